@@ -1,0 +1,1 @@
+"""The Terreau instance: settings, database, accounts, web app and command line."""

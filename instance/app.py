@@ -1,0 +1,96 @@
+"""``create_app(settings)``: the Starlette application with its middleware and routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from instance import i18n
+from instance.config import Settings
+from instance.database import Database, check_migrated
+from instance.errors import EXCEPTION_HANDLERS
+from instance.observability import Metrics, RequestObserver, configure_logging
+from instance.security import BodySizeLimit, SecurityHeaders
+from instance.templating import make_environment
+from instance.views import accounts, admin, home, organisations
+
+STATIC = Path(__file__).parent / "static"
+SESSION_COOKIE = "terreau_session"
+
+
+class RequestLanguage:
+    """Picks the language of each request (after the session is decoded) and activates it."""
+
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings.instance
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            session = scope.get("session") or {}
+            headers = dict(scope.get("headers", []))
+            i18n.activate(
+                i18n.choose_language(
+                    session.get("lang"),
+                    headers.get(b"accept-language", b"").decode("latin-1"),
+                    self.settings.languages,
+                    self.settings.default_language,
+                )
+            )
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings) -> Starlette:
+    configure_logging(settings.logging)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        database = Database(settings.database.url, settings.database.pool_size)
+        try:
+            await check_migrated(database.engine)
+        except BaseException:
+            await database.dispose()
+            raise
+        app.state.db = database
+        yield
+        await database.dispose()
+
+    routes = [
+        *home.routes,
+        *accounts.routes,
+        *organisations.routes,
+        *admin.routes,
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+        middleware=[
+        Middleware(RequestObserver, metrics=metrics),
+        Middleware(SecurityHeaders, https=settings.instance.https),
+        Middleware(BodySizeLimit, limit=settings.limits.max_body_bytes),
+        Middleware(
+            SessionMiddleware,
+            secret_key=settings.instance.secret_key,
+            session_cookie=SESSION_COOKIE,
+            https_only=settings.instance.https,
+            same_site="lax",
+            max_age=14 * 24 * 3600,
+        ),
+        Middleware(RequestLanguage, settings=settings),
+        ],
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.templates = make_environment(settings)
+    return app

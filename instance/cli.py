@@ -1,0 +1,185 @@
+"""The ``terreau`` command: set up, migrate, serve and fill an instance."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from catalogue.errors import InvalidField, InvalidFields
+from instance.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
+from instance.database import Database, NotMigrated, check_migrated, upgrade
+
+app = typer.Typer(
+    help="Terreau: a federated catalogue of commons and the co-funding of their improvements.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "instance.example.toml"
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as error:
+        raise fail(str(error)) from None
+
+
+def run(make: Callable[[Database], Awaitable[T]], config: Settings, *, migrated: bool = True) -> T:
+    """Run one async job against the database, checking the schema first."""
+
+    async def job() -> T:
+        database = Database(config.database.url)
+        try:
+            if migrated:
+                await check_migrated(database.engine)
+            return await make(database)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(job())
+    except NotMigrated as error:
+        raise fail(str(error), 1) from None
+
+
+@app.callback()
+def main_options(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Settings file (default: $TERREAU_CONFIG or ./instance.toml)."),
+    ] = None,
+) -> None:
+    if config is not None:
+        os.environ[CONFIG_ENV] = str(config)
+
+
+@app.command()
+def init(
+    base_url: Annotated[str, typer.Option(help="The public address of the instance.")] = "http://127.0.0.1:8000",
+    database_url: Annotated[str | None, typer.Option(help="Database URL; default SQLite in ./data.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing settings file.")] = False,
+) -> None:
+    """Write a settings file with a freshly generated secret key."""
+    path = Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_PATH))
+    if path.exists() and not force:
+        typer.echo(f"{path} already exists; keeping it (use --force to overwrite).")
+        return
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8")
+    text = re.sub(r'(?m)^secret_key = ""', f'secret_key = "{secrets.token_urlsafe(48)}"', text)
+    text = re.sub(r'(?m)^base_url = ".*"', f'base_url = "{base_url}"', text, count=1)
+    if database_url:
+        text = re.sub(r'(?m)^url = ".*"', f'url = "{database_url}"', text, count=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
+    loaded = settings()
+    loaded.instance.data_dir.mkdir(parents=True, exist_ok=True)
+    typer.echo(f"Wrote {path} for {loaded.instance.base_url}. Next: terreau migrate")
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Create or upgrade the database schema (the only way the schema is made)."""
+    config = settings()
+    upgrade(config.database.url, revision)
+    typer.echo(f"Database is at revision {revision}.")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Web worker processes (PostgreSQL for more than 1).")] = 1,
+) -> None:
+    """Serve the web application."""
+    import uvicorn
+
+    config = settings()
+    run(lambda _db: asyncio.sleep(0), config)
+    if workers > 1 and config.database.url.startswith("sqlite"):
+        raise fail("Several web workers need PostgreSQL: SQLite takes one writer at a time.")
+    typer.echo(f"{config.instance.name} listening on http://{host}:{port} (public: {config.instance.base_url})")
+    uvicorn.run(
+        "instance.asgi:app", factory=True, host=host, port=port, workers=workers,
+        proxy_headers=True, access_log=False, log_level="warning",
+    )
+
+
+def _field_error(error: InvalidFields | InvalidField) -> typer.Exit:
+    errors = error.errors if isinstance(error, InvalidFields) else [error]
+    return fail("\n".join(f"{e.field}: {e.message % e.params if e.params else e.message}" for e in errors))
+
+
+@app.command("create-admin")
+def create_admin_command(
+    email: Annotated[str, typer.Option(prompt=True, help="The admin's email address.")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters.")
+    ],
+    name: Annotated[str, typer.Option(help="The name others will see.")] = "Admin",
+) -> None:
+    """Make an instance admin (creating the account, or promoting an existing one)."""
+    from instance.accounts import create_admin
+
+    async def job(database: Database) -> bool:
+        async with database.session() as session:
+            _account, created = await create_admin(session, email, password, name)
+            return created
+
+    try:
+        created = run(job, settings())
+    except (InvalidFields, InvalidField) as error:
+        raise _field_error(error) from None
+    typer.echo(f"{'Created' if created else 'Promoted'} admin {email.strip().lower()}.")
+
+
+@app.command()
+def demo(
+    admin_password: Annotated[
+        str | None, typer.Option(help="Password for the demo admin (default: a new random one).")
+    ] = None,
+) -> None:
+    """Load the demo data set (idempotent) and print the demo admin's login."""
+    from instance.demo import DemoResult, load_demo
+
+    config = settings()
+
+    async def job(database: Database) -> DemoResult:
+        async with database.session() as session:
+            return await load_demo(session, config.instance.base_url, admin_password)
+
+    try:
+        result = run(job, config)
+    except (InvalidFields, InvalidField) as error:
+        raise _field_error(error) from None
+    typer.echo(
+        f"Demo data: {result.organisations_created} organisations and {result.people_created} people added."
+    )
+    typer.secho(
+        f"Admin login: {result.admin_email} / {result.admin_password}", fg=typer.colors.GREEN, bold=True
+    )
+
+
+def main() -> None:
+    app(prog_name="terreau")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

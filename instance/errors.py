@@ -1,0 +1,70 @@
+"""Error responses: an HTML page for people, JSON for programs, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from urllib.parse import quote
+
+from instance.http import wants_json
+from instance.i18n import gettext
+from instance.sessions import LoginRequired
+from instance.templating import render
+
+logger = logging.getLogger("terreau.errors")
+
+TITLES = {
+    400: "Bad request",
+    401: "Please log in",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "Method not allowed",
+    413: "Request too large",
+    415: "Unsupported content",
+    429: "Too many attempts",
+    500: "Something went wrong",
+    503: "Unavailable",
+}
+
+
+def error_response(request: Request, status: int, detail: str | None) -> Response:
+    title = TITLES.get(status, HTTPStatus(status).phrase)
+    if wants_json(request):
+        return JSONResponse({"error": HTTPStatus(status).phrase, "detail": detail or title}, status)
+    context = {"status": status, "title": gettext(title), "detail": gettext(detail) if detail else ""}
+    try:
+        return render(request, "error.html", context, status_code=status)
+    except Exception:  # the error page itself must never fail: fall back to plain text
+        logger.exception("could not render the error page")
+        return Response(f"{status} {title}\n{detail or ''}", status, media_type="text/plain")
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else None
+    response = error_response(request, exc.status_code, detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def login_required(request: Request, exc: Exception) -> Response:
+    if wants_json(request) or request.method != "GET":
+        return error_response(request, 401, "Log in to do this.")
+    return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(request, 500, "The error was logged; please try again later.")
+
+
+EXCEPTION_HANDLERS = {
+    HTTPException: http_exception,
+    LoginRequired: login_required,
+    500: server_error,
+}

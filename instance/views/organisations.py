@@ -1,0 +1,203 @@
+"""Organisation pages: the list, one organisation, creation, settings and members."""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from catalogue.errors import InvalidFields
+from catalogue.organisations import Organisation, OrganisationKind
+from catalogue.territories import territory_choices
+from instance import memberships as ms
+from instance.forms import field_errors, read_form
+from instance.i18n import gettext as _
+from instance.sessions import current_account, flash, require_account
+from instance.templating import render
+
+FIELDS = ("name", "slug", "kind", "description", "website", "territory", "siret")
+
+
+async def _organisation(session: AsyncSession, slug: str) -> Organisation:
+    organisation = await ms.get_local_organisation(session, slug)
+    if organisation is None:
+        raise HTTPException(404, "No organisation has this address.")
+    return organisation
+
+
+async def _managed(request: Request, session: AsyncSession) -> Organisation:
+    account = await require_account(request, session)
+    organisation = await _organisation(session, request.path_params["slug"])
+    if not await ms.can_manage(session, account, organisation):
+        raise HTTPException(403, "Only this organisation's admins may change it.")
+    return organisation
+
+
+def _page_number(request: Request) -> int:
+    raw = request.query_params.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise HTTPException(400, "page must be a whole number from 1.")
+    return int(raw)
+
+
+async def organisation_list(request: Request) -> Response:
+    page = _page_number(request)
+    kind = request.query_params.get("kind", "")
+    if kind and kind not in {k.value for k in OrganisationKind}:
+        raise HTTPException(400, "Unknown organisation kind.")
+    size = request.app.state.settings.limits.page_size
+    async with request.app.state.db.session() as session:
+        await current_account(request, session)
+        query = select(Organisation)
+        count = select(func.count()).select_from(Organisation)
+        if kind:
+            query = query.where(Organisation.kind == kind)
+            count = count.where(Organisation.kind == kind)
+        total = (await session.exec(count)).one()
+        rows = (
+            await session.exec(
+                query.order_by(func.lower(Organisation.name), Organisation.id)
+                .offset((page - 1) * size).limit(size)
+            )
+        ).all()
+    return render(
+        request, "organisations/list.html",
+        {"organisations": rows, "total": total, "page": page, "pages": max(1, -(-total // size)), "kind": kind},
+    )
+
+
+async def organisation_page(request: Request) -> Response:
+    async with request.app.state.db.session() as session:
+        account = await current_account(request, session)
+        organisation = await _organisation(session, request.path_params["slug"])
+        people = await ms.members(session, organisation)
+        manager = await ms.can_manage(session, account, organisation)
+    return render(
+        request, "organisations/page.html",
+        {"organisation": organisation, "members": people, "can_manage": manager},
+    )
+
+
+async def organisation_new(request: Request) -> Response:
+    async with request.app.state.db.session() as session:
+        account = await require_account(request, session)
+        context = {"territories": territory_choices(), "creating": True}
+        if request.method == "GET":
+            return render(request, "organisations/form.html", context)
+        form = await read_form(request)
+        try:
+            organisation = await ms.create_organisation(
+                session, account, form, request.app.state.settings.instance.base_url
+            )
+        except InvalidFields as error:
+            return render(
+                request, "organisations/form.html",
+                {**context, "errors": field_errors(error), "values": form}, status_code=422,
+            )
+    flash(request, _("%(name)s is created; you are its admin.", name=organisation.name))
+    return RedirectResponse(f"/orgs/{organisation.slug}", status_code=303)
+
+
+async def organisation_settings(request: Request) -> Response:
+    async with request.app.state.db.session() as session:
+        organisation = await _managed(request, session)
+        context = {"territories": territory_choices(), "creating": False, "organisation": organisation}
+        if request.method == "GET":
+            values = {field: getattr(organisation, field) or "" for field in FIELDS}
+            return render(request, "organisations/form.html", {**context, "values": values})
+        form = await read_form(request)
+        try:
+            await ms.update_organisation(session, organisation, form)
+        except InvalidFields as error:
+            await session.rollback()
+            return render(
+                request, "organisations/form.html",
+                {**context, "errors": field_errors(error), "values": {**form, "slug": organisation.slug}},
+                status_code=422,
+            )
+    flash(request, _("The organisation's settings are saved."))
+    return RedirectResponse(f"/orgs/{organisation.slug}", status_code=303)
+
+
+async def _members_page(
+    request: Request, session: AsyncSession, organisation: Organisation,
+    errors: dict[str, str] | None = None, values: dict[str, str] | None = None, status: int = 200,
+) -> Response:
+    people = await ms.members(session, organisation)
+    return render(
+        request, "organisations/members.html",
+        {"organisation": organisation, "members": people, "errors": errors or {}, "values": values or {}},
+        status_code=status,
+    )
+
+
+async def members(request: Request) -> Response:
+    async with request.app.state.db.session() as session:
+        organisation = await _managed(request, session)
+        if request.method == "GET":
+            return await _members_page(request, session, organisation)
+        form = await read_form(request)
+        try:
+            await ms.add_member(session, organisation, form.get("email", ""), form.get("role", "member"))
+        except InvalidFields as error:
+            return await _members_page(request, session, organisation, field_errors(error), form, 422)
+    flash(request, _("The member is added."))
+    return RedirectResponse(f"/orgs/{organisation.slug}/members", status_code=303)
+
+
+async def _membership(session: AsyncSession, organisation: Organisation, raw_id: str) -> ms.Membership:
+    membership = await session.get(ms.Membership, int(raw_id)) if raw_id.isdigit() else None
+    if membership is None or membership.organisation_id != organisation.id:
+        raise HTTPException(404, "This person is not a member of this organisation.")
+    return membership
+
+
+async def member_remove(request: Request) -> Response:
+    form = await read_form(request)
+    async with request.app.state.db.session() as session:
+        organisation = await _managed(request, session)
+        membership = await _membership(session, organisation, request.path_params["membership"])
+        try:
+            await ms.remove_member(session, organisation, membership)
+        except ms.LastAdmin:
+            return await _members_page(
+                request, session, organisation,
+                {"members": _("An organisation keeps at least one admin: name another admin first.")},
+                form, 409,
+            )
+    flash(request, _("The member is removed."))
+    return RedirectResponse(f"/orgs/{organisation.slug}/members", status_code=303)
+
+
+async def member_role(request: Request) -> Response:
+    form = await read_form(request)
+    async with request.app.state.db.session() as session:
+        organisation = await _managed(request, session)
+        membership = await _membership(session, organisation, request.path_params["membership"])
+        try:
+            await ms.set_member_role(session, organisation, membership, form.get("role", ""))
+        except ms.LastAdmin:
+            return await _members_page(
+                request, session, organisation,
+                {"members": _("An organisation keeps at least one admin: name another admin first.")},
+                form, 409,
+            )
+        except InvalidFields as error:
+            return await _members_page(request, session, organisation, field_errors(error), form, 422)
+    flash(request, _("The role is changed."))
+    return RedirectResponse(f"/orgs/{organisation.slug}/members", status_code=303)
+
+
+routes = [
+    Route("/orgs", organisation_list, name="organisation_list"),
+    Route("/orgs/new", organisation_new, methods=["GET", "POST"], name="organisation_new"),
+    Route("/orgs/{slug}", organisation_page, name="organisation"),
+    Route("/orgs/{slug}/settings", organisation_settings, methods=["GET", "POST"], name="organisation_settings"),
+    Route("/orgs/{slug}/members", members, methods=["GET", "POST"], name="organisation_members"),
+    Route("/orgs/{slug}/members/{membership}/remove", member_remove, methods=["POST"], name="member_remove"),
+    Route("/orgs/{slug}/members/{membership}/role", member_role, methods=["POST"], name="member_role"),
+]
