@@ -12,7 +12,7 @@ from sqlalchemy import Column, Index, text
 from sqlmodel import Field, SQLModel
 
 from catalogue.columns import UTCDateTime, utcnow
-from catalogue.errors import InvalidField, InvalidFields, N_
+from catalogue.errors import N_, InvalidField, InvalidFields
 from catalogue.federated import origin_field, uri_field
 from catalogue.territories import parse_territory
 
@@ -62,8 +62,12 @@ class Organisation(SQLModel, table=True):
     website: str = Field(default="", max_length=2048)
     territory: str = Field(default="", max_length=32)
     siret: str | None = Field(default=None, max_length=14)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
 
     @property
     def is_local(self) -> bool:

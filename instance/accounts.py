@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import Column, delete, func
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalogue.columns import UTCDateTime, utcnow
-from catalogue.errors import InvalidField, InvalidFields, N_
+from catalogue.errors import N_, InvalidField, InvalidFields
 from instance.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 
 
@@ -29,7 +29,9 @@ class Account(SQLModel, table=True):
     locale: str | None = Field(default=None, max_length=8)
     # Bumped on every password change: sessions carry it, so older sessions stop working.
     session_version: int = Field(default=1)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
     last_login_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
 
     @property
@@ -48,7 +50,9 @@ class LoginFailure(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=300, index=True)
-    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False, index=True))
+    at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False, index=True)
+    )
 
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -70,9 +74,7 @@ async def find_by_email(session: AsyncSession, email: str) -> Account | None:
     return result.first()
 
 
-async def sign_up(
-    session: AsyncSession, email: str, password: str, display_name: str
-) -> Account:
+async def sign_up(session: AsyncSession, email: str, password: str, display_name: str) -> Account:
     """Create an account, or raise InvalidFields naming every field that is wrong."""
     errors: list[InvalidField] = []
     email = normalise_email(email)
@@ -122,7 +124,7 @@ async def authenticate(
     email = normalise_email(email)
     keys = {f"email:{email}": max_failures, f"client:{client}": max_failures * 10}
     since = utcnow() - timedelta(seconds=window_seconds)
-    await session.exec(delete(LoginFailure).where(LoginFailure.at < since))  # type: ignore[call-overload]
+    await session.exec(delete(LoginFailure).where(col(LoginFailure.at) < since))
     for key, allowed in keys.items():
         count_query = select(func.count(), func.min(LoginFailure.at)).where(
             LoginFailure.key == key, LoginFailure.at >= since
@@ -141,18 +143,18 @@ async def authenticate(
         return None
     if needs_rehash(account.password_hash):
         account.password_hash = hash_password(password)
-    await session.exec(delete(LoginFailure).where(LoginFailure.key == f"email:{email}"))  # type: ignore[call-overload]
+    await session.exec(delete(LoginFailure).where(col(LoginFailure.key) == f"email:{email}"))
     account.last_login_at = utcnow()
     session.add(account)
     await session.commit()
     return account
 
 
-async def change_password(
-    session: AsyncSession, account: Account, current: str, new: str
-) -> None:
+async def change_password(session: AsyncSession, account: Account, current: str, new: str) -> None:
     if not verify_password(account.password_hash, current):
-        raise InvalidFields([InvalidField("current_password", N_("This is not your current password."))])
+        raise InvalidFields(
+            [InvalidField("current_password", N_("This is not your current password."))]
+        )
     try:
         check_password_strength(new, "new_password")
     except InvalidField as error:

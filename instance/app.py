@@ -73,21 +73,21 @@ def create_app(settings: Settings) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
         middleware=[
-        Middleware(RequestObserver, metrics=metrics),
-        Middleware(SecurityHeaders, https=settings.instance.https),
-        Middleware(BodySizeLimit, limit=settings.limits.max_body_bytes),
-        Middleware(
-            SessionMiddleware,
-            secret_key=settings.instance.secret_key,
-            session_cookie=SESSION_COOKIE,
-            https_only=settings.instance.https,
-            same_site="lax",
-            max_age=14 * 24 * 3600,
-        ),
-        Middleware(RequestLanguage, settings=settings),
+            Middleware(RequestObserver, metrics=metrics),
+            Middleware(SecurityHeaders, https=settings.instance.https),
+            Middleware(BodySizeLimit, limit=settings.limits.max_body_bytes),
+            Middleware(
+                SessionMiddleware,
+                secret_key=settings.instance.secret_key,
+                session_cookie=SESSION_COOKIE,
+                https_only=settings.instance.https,
+                same_site="lax",
+                max_age=14 * 24 * 3600,
+            ),
+            Middleware(RequestLanguage, settings=settings),
         ],
     )
     app.state.settings = settings

@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import secrets
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -61,7 +60,9 @@ def run(make: Callable[[Database], Awaitable[T]], config: Settings, *, migrated:
 def main_options(
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="Settings file (default: $TERREAU_CONFIG or ./instance.toml)."),
+        typer.Option(
+            "--config", "-c", help="Settings file (default: $TERREAU_CONFIG or ./instance.toml)."
+        ),
     ] = None,
 ) -> None:
     if config is not None:
@@ -70,8 +71,12 @@ def main_options(
 
 @app.command()
 def init(
-    base_url: Annotated[str, typer.Option(help="The public address of the instance.")] = "http://127.0.0.1:8000",
-    database_url: Annotated[str | None, typer.Option(help="Database URL; default SQLite in ./data.")] = None,
+    base_url: Annotated[
+        str, typer.Option(help="The public address of the instance.")
+    ] = "http://127.0.0.1:8000",
+    database_url: Annotated[
+        str | None, typer.Option(help="Database URL; default SQLite in ./data.")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing settings file.")] = False,
 ) -> None:
     """Write a settings file with a freshly generated secret key."""
@@ -106,7 +111,9 @@ def migrate(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Web worker processes (PostgreSQL for more than 1).")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Web worker processes (PostgreSQL for more than 1).")
+    ] = 1,
 ) -> None:
     """Serve the web application."""
     import uvicorn
@@ -115,23 +122,37 @@ def serve(
     run(lambda _db: asyncio.sleep(0), config)
     if workers > 1 and config.database.url.startswith("sqlite"):
         raise fail("Several web workers need PostgreSQL: SQLite takes one writer at a time.")
-    typer.echo(f"{config.instance.name} listening on http://{host}:{port} (public: {config.instance.base_url})")
+    typer.echo(
+        f"{config.instance.name} listening on http://{host}:{port}"
+        f" (public address: {config.instance.base_url})"
+    )
     uvicorn.run(
-        "instance.asgi:app", factory=True, host=host, port=port, workers=workers,
-        proxy_headers=True, access_log=False, log_level="warning",
+        "instance.asgi:app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        access_log=False,
+        log_level="warning",
     )
 
 
 def _field_error(error: InvalidFields | InvalidField) -> typer.Exit:
     errors = error.errors if isinstance(error, InvalidFields) else [error]
-    return fail("\n".join(f"{e.field}: {e.message % e.params if e.params else e.message}" for e in errors))
+    return fail(
+        "\n".join(f"{e.field}: {e.message % e.params if e.params else e.message}" for e in errors)
+    )
 
 
 @app.command("create-admin")
 def create_admin_command(
     email: Annotated[str, typer.Option(prompt=True, help="The admin's email address.")],
     password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters.")
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters."
+        ),
     ],
     name: Annotated[str, typer.Option(help="The name others will see.")] = "Admin",
 ) -> None:
@@ -170,10 +191,13 @@ def demo(
     except (InvalidFields, InvalidField) as error:
         raise _field_error(error) from None
     typer.echo(
-        f"Demo data: {result.organisations_created} organisations and {result.people_created} people added."
+        f"Demo data: {result.organisations_created} organisations"
+        f" and {result.people_created} people added."
     )
     typer.secho(
-        f"Admin login: {result.admin_email} / {result.admin_password}", fg=typer.colors.GREEN, bold=True
+        f"Admin login: {result.admin_email} / {result.admin_password}",
+        fg=typer.colors.GREEN,
+        bold=True,
     )
 
 
@@ -182,4 +206,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

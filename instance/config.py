@@ -34,7 +34,7 @@ class InstanceSettings(Section):
     default_language: str = "fr"
     timezone: str = "Europe/Paris"
     currency: str = "EUR"
-    secret_key: str = ""
+    secret_key: str = Field(default="", validate_default=True)
     data_dir: Path = Path("data")
 
     @field_validator("base_url")
@@ -172,9 +172,7 @@ def _describe(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def load_settings(
-    path: Path | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the file (``$TERREAU_CONFIG`` or ./instance.toml) and the environment."""
     environ = os.environ if environ is None else environ
     path = path or Path(environ.get(CONFIG_ENV, DEFAULT_CONFIG_PATH))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -80,10 +81,30 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("")).get_current_head()
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Run the migrations up to ``revision`` (from sync code: the CLI, a test's setup)."""
-    ensure_sqlite_directory(url)
-    command.upgrade(alembic_config(url), revision)
+async def run_migrations(
+    engine: AsyncEngine, revision: str = "head", *, down: bool = False
+) -> None:
+    """Upgrade (or downgrade) the schema to ``revision`` in one transaction."""
+    step = command.downgrade if down else command.upgrade
+    async with engine.begin() as connection:
+        await connection.run_sync(
+            lambda sync: step(
+                alembic_config(engine.url.render_as_string(hide_password=False), sync), revision
+            )
+        )
+
+
+def upgrade(url: str, revision: str = "head", *, down: bool = False) -> None:
+    """``run_migrations`` for sync callers: the CLI, a test session's setup."""
+
+    async def job() -> None:
+        engine = create_engine(url)
+        try:
+            await run_migrations(engine, revision, down=down)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(job())
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

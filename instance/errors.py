@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
+from urllib.parse import quote
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from urllib.parse import quote
 
 from instance.http import wants_json
 from instance.i18n import gettext
@@ -35,7 +35,11 @@ def error_response(request: Request, status: int, detail: str | None) -> Respons
     title = TITLES.get(status, HTTPStatus(status).phrase)
     if wants_json(request):
         return JSONResponse({"error": HTTPStatus(status).phrase, "detail": detail or title}, status)
-    context = {"status": status, "title": gettext(title), "detail": gettext(detail) if detail else ""}
+    context = {
+        "status": status,
+        "title": gettext(title),
+        "detail": gettext(detail) if detail else "",
+    }
     try:
         return render(request, "error.html", context, status_code=status)
     except Exception:  # the error page itself must never fail: fall back to plain text

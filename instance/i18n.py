@@ -24,8 +24,9 @@ from catalogue.errors import InvalidField
 LOCALES = Path(__file__).parent / "locales"
 DOMAIN = "messages"
 
-_translations: ContextVar[_gettext.NullTranslations] = ContextVar(
-    "translations", default=_gettext.NullTranslations()
+_SOURCE_LANGUAGE = _gettext.NullTranslations()
+_translations: ContextVar[_gettext.NullTranslations | None] = ContextVar(
+    "translations", default=None
 )
 _language: ContextVar[str] = ContextVar("language", default="en")
 
@@ -50,17 +51,21 @@ def activate(language: str) -> None:
     _translations.set(catalog(language))
 
 
+def translations() -> _gettext.NullTranslations:
+    return _translations.get() or _SOURCE_LANGUAGE
+
+
 def current_language() -> str:
     return _language.get()
 
 
 def gettext(message: str, **params: Any) -> str:
-    translated = _translations.get().gettext(message)
+    translated = translations().gettext(message)
     return translated % params if params else translated
 
 
 def ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
-    translated = _translations.get().ngettext(singular, plural, n)
+    translated = translations().ngettext(singular, plural, n)
     return translated % {"num": n, **params}
 
 
@@ -94,11 +99,13 @@ def choose_language(
         assert chosen is not None
         return chosen
     preferred = parse_accept_language(accept_language)
-    return negotiate_locale(preferred, available, sep="-") or negotiate_locale(
-        [tag.split("-")[0] for tag in preferred], available
-    ) or default
+    return (
+        negotiate_locale(preferred, available, sep="-")
+        or negotiate_locale([tag.split("-")[0] for tag in preferred], available)
+        or default
+    )
 
 
 def language_name(language: str) -> str:
     """A language named in itself ("Français", "English"), for the switcher."""
-    return Locale.parse(language).get_display_name(language).capitalize()
+    return (Locale.parse(language).get_display_name(language) or language).capitalize()

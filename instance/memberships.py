@@ -7,11 +7,11 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Column, ForeignKey, Integer, UniqueConstraint, func
-from sqlmodel import Field, SQLModel, select
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalogue.columns import UTCDateTime, utcnow
-from catalogue.errors import InvalidField, InvalidFields, N_
+from catalogue.errors import N_, InvalidField, InvalidFields
 from catalogue.organisations import Organisation, validate_organisation
 from instance.accounts import Account, find_by_email
 
@@ -26,7 +26,9 @@ class Membership(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("account.id", ondelete="CASCADE"), nullable=False, index=True)
+        sa_column=Column(
+            Integer, ForeignKey("account.id", ondelete="CASCADE"), nullable=False, index=True
+        )
     )
     organisation_id: int = Field(
         sa_column=Column(
@@ -34,7 +36,9 @@ class Membership(SQLModel, table=True):
         )
     )
     role: str = Field(default=MemberRole.MEMBER, max_length=16)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
 
 
 def organisation_uri(base_url: str, slug: str) -> str:
@@ -58,7 +62,9 @@ async def membership_of(
     return (await session.exec(query)).first()
 
 
-async def can_manage(session: AsyncSession, account: Account | None, organisation: Organisation) -> bool:
+async def can_manage(
+    session: AsyncSession, account: Account | None, organisation: Organisation
+) -> bool:
     """Organisation admins manage it; instance admins may step in; remote copies are read-only."""
     if account is None or not organisation.is_local:
         return False
@@ -74,12 +80,16 @@ async def create_organisation(
     """A new local organisation whose creator is its first admin."""
     cleaned = validate_organisation(data, creating=True)
     if await get_local_organisation(session, cleaned["slug"]) is not None:
-        raise InvalidFields([InvalidField("slug", N_("Another organisation already uses this address."))])
+        raise InvalidFields(
+            [InvalidField("slug", N_("Another organisation already uses this address."))]
+        )
     organisation = Organisation(uri=organisation_uri(base_url, cleaned["slug"]), **cleaned)
     session.add(organisation)
     await session.flush()
     assert organisation.id is not None and creator.id is not None
-    session.add(Membership(account_id=creator.id, organisation_id=organisation.id, role=MemberRole.ADMIN))
+    session.add(
+        Membership(account_id=creator.id, organisation_id=organisation.id, role=MemberRole.ADMIN)
+    )
     await session.commit()
     return organisation
 
@@ -96,17 +106,21 @@ async def update_organisation(
     return organisation
 
 
-async def members(session: AsyncSession, organisation: Organisation) -> list[tuple[Membership, Account]]:
+async def members(
+    session: AsyncSession, organisation: Organisation
+) -> list[tuple[Membership, Account]]:
     query = (
         select(Membership, Account)
         .join(Account, Account.id == Membership.account_id)  # type: ignore[arg-type]
         .where(Membership.organisation_id == organisation.id)
-        .order_by(Account.display_name, Account.id)
+        .order_by(col(Account.display_name), col(Account.id))
     )
     return list((await session.exec(query)).all())
 
 
-async def organisations_of(session: AsyncSession, account: Account) -> list[tuple[Membership, Organisation]]:
+async def organisations_of(
+    session: AsyncSession, account: Account
+) -> list[tuple[Membership, Organisation]]:
     query = (
         select(Membership, Organisation)
         .join(Organisation, Organisation.id == Membership.organisation_id)  # type: ignore[arg-type]
@@ -124,7 +138,11 @@ async def add_member(
     account = await find_by_email(session, email)
     if account is None:
         raise InvalidFields(
-            [InvalidField("email", N_("No account uses this email address; ask them to sign up first."))]
+            [
+                InvalidField(
+                    "email", N_("No account uses this email address; ask them to sign up first.")
+                )
+            ]
         )
     if await membership_of(session, account, organisation) is not None:
         raise InvalidFields([InvalidField("email", N_("This person is already a member."))])
@@ -146,7 +164,9 @@ class LastAdmin(Exception):
     """An organisation must keep at least one admin, or nobody could manage it."""
 
 
-async def remove_member(session: AsyncSession, organisation: Organisation, membership: Membership) -> None:
+async def remove_member(
+    session: AsyncSession, organisation: Organisation, membership: Membership
+) -> None:
     if membership.role == MemberRole.ADMIN and await _admin_count(session, organisation) <= 1:
         raise LastAdmin
     await session.delete(membership)
@@ -158,7 +178,11 @@ async def set_member_role(
 ) -> None:
     if role not in {r.value for r in MemberRole}:
         raise InvalidFields([InvalidField("role", N_("Choose admin or member."))])
-    if membership.role == MemberRole.ADMIN and role != MemberRole.ADMIN and await _admin_count(session, organisation) <= 1:
+    if (
+        membership.role == MemberRole.ADMIN
+        and role != MemberRole.ADMIN
+        and await _admin_count(session, organisation) <= 1
+    ):
         raise LastAdmin
     membership.role = role
     session.add(membership)

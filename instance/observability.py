@@ -55,12 +55,16 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "terreau_http_requests", "HTTP requests handled",
-            ["method", "route", "status"], registry=self.registry,
+            "terreau_http_requests",
+            "HTTP requests handled",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.duration = Histogram(
-            "terreau_http_request_duration_seconds", "Time to answer an HTTP request",
-            ["method", "route"], registry=self.registry,
+            "terreau_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["method", "route"],
+            registry=self.registry,
         )
 
     def response(self) -> Response:
@@ -110,7 +114,11 @@ class RequestObserver:
                 "client": client[0] if client else None,
             }
             access_log.info(
-                "%s %s %s %.1fms", fields["method"], fields["path"], status, fields["duration_ms"],
+                "%s %s %s %.1fms",
+                fields["method"],
+                fields["path"],
+                status,
+                fields["duration_ms"],
                 extra={"fields": fields},
             )
 

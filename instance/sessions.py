@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from instance.accounts import Account
 
@@ -15,7 +15,7 @@ class LoginRequired(Exception):
 
 async def current_account(request: Request, session: AsyncSession) -> Account | None:
     if "account" in request.scope.get("state", {}):
-        return request.state.account  # type: ignore[no-any-return]
+        return request.state.account
     account = None
     account_id = request.session.get("account_id")
     if isinstance(account_id, int):

@@ -31,7 +31,7 @@ def make_environment(settings: Settings) -> Environment:
     )
     env.install_gettext_callables(  # type: ignore[attr-defined]
         lambda message: i18n.gettext(message),
-        lambda singular, plural, n: i18n._translations.get().ngettext(singular, plural, n),
+        lambda singular, plural, n: i18n.translations().ngettext(singular, plural, n),
         newstyle=True,
     )
     tz = settings.instance.tz
@@ -52,7 +52,9 @@ def make_environment(settings: Settings) -> Environment:
         territory = parse_territory(code) if code else None
         return territory.label if territory else ""
 
-    env.filters.update(local_time=local_time, kind_label=kind_label, territory_label=territory_label)
+    env.filters.update(
+        local_time=local_time, kind_label=kind_label, territory_label=territory_label
+    )
     env.globals.update(
         settings=settings,
         organisation_kinds=[(k.value, k) for k in OrganisationKind],

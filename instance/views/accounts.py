@@ -32,13 +32,18 @@ async def signup(request: Request) -> Response:
     async with request.app.state.db.session() as session:
         try:
             account = await accounts.sign_up(
-                session, form.get("email", ""), form.get("password", ""), form.get("display_name", "")
+                session,
+                form.get("email", ""),
+                form.get("password", ""),
+                form.get("display_name", ""),
             )
         except InvalidFields as error:
             form.pop("password", None)
             return render(
-                request, "accounts/signup.html",
-                {"errors": field_errors(error), "values": form}, status_code=422,
+                request,
+                "accounts/signup.html",
+                {"errors": field_errors(error), "values": form},
+                status_code=422,
             )
         language = request.session.get("lang")
         if language:
@@ -54,32 +59,46 @@ async def login(request: Request) -> Response:
     if request.method == "GET":
         async with request.app.state.db.session() as session:
             await current_account(request, session)
-        return render(request, "accounts/login.html", {"next": safe_next(request.query_params.get("next"))})
+        return render(
+            request, "accounts/login.html", {"next": safe_next(request.query_params.get("next"))}
+        )
     form = await read_form(request)
     target = safe_next(form.get("next"), "/account")
     async with request.app.state.db.session() as session:
         try:
             account = await accounts.authenticate(
-                session, form.get("email", ""), form.get("password", ""), client_address(request),
+                session,
+                form.get("email", ""),
+                form.get("password", ""),
+                client_address(request),
                 max_failures=settings.limits.login_attempts,
                 window_seconds=settings.limits.login_window_seconds,
             )
         except accounts.TooManyAttempts as error:
             minutes = max(1, (error.retry_after + 59) // 60)
-            message = _("Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes)
+            message = _(
+                "Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes
+            )
             response = render(
-                request, "accounts/login.html",
-                {"errors": {"form": message}, "values": {"email": form.get("email", "")}, "next": target},
+                request,
+                "accounts/login.html",
+                {
+                    "errors": {"form": message},
+                    "values": {"email": form.get("email", "")},
+                    "next": target,
+                },
                 status_code=429,
             )
             response.headers["retry-after"] = str(error.retry_after)
             return response
     if account is None:
         return render(
-            request, "accounts/login.html",
+            request,
+            "accounts/login.html",
             {
                 "errors": {"form": _("Wrong email address or password.")},
-                "values": {"email": form.get("email", "")}, "next": target,
+                "values": {"email": form.get("email", "")},
+                "next": target,
             },
             status_code=401,
         )
@@ -107,7 +126,9 @@ async def profile(request: Request) -> Response:
             values = form
             name = form.get("display_name", "").strip()
             if not name or len(name) > 100:
-                errors["display_name"] = _("Give the name others will see (at most 100 characters).")
+                errors["display_name"] = _(
+                    "Give the name others will see (at most 100 characters)."
+                )
                 status = 422
             else:
                 account.display_name = name
@@ -117,8 +138,10 @@ async def profile(request: Request) -> Response:
                 return RedirectResponse("/account", status_code=303)
         memberships = await organisations_of(session, account)
     return render(
-        request, "accounts/profile.html",
-        {"memberships": memberships, "errors": errors, "values": values}, status_code=status,
+        request,
+        "accounts/profile.html",
+        {"memberships": memberships, "errors": errors, "values": values},
+        status_code=status,
     )
 
 
@@ -133,8 +156,10 @@ async def change_password(request: Request) -> Response:
         except InvalidFields as error:
             memberships = await organisations_of(session, account)
             return render(
-                request, "accounts/profile.html",
-                {"memberships": memberships, "password_errors": field_errors(error)}, status_code=422,
+                request,
+                "accounts/profile.html",
+                {"memberships": memberships, "password_errors": field_errors(error)},
+                status_code=422,
             )
     log_in(request, account)  # this session stays valid; every other one is logged out
     flash(request, _("Your password is changed. Other sessions are logged out."))

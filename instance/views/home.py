@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, text
-from sqlmodel import select
+from sqlalchemy import func
+from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -23,10 +23,14 @@ async def home(request: Request) -> Response:
         organisations = (await session.exec(select(func.count()).select_from(Organisation))).one()
         people = (await session.exec(select(func.count()).select_from(Account))).one()
         newest = (
-            await session.exec(select(Organisation).order_by(Organisation.created_at.desc()).limit(6))  # type: ignore[attr-defined]
+            await session.exec(
+                select(Organisation).order_by(col(Organisation.created_at).desc()).limit(6)
+            )
         ).all()
     return render(
-        request, "home.html", {"organisation_count": organisations, "people_count": people, "newest": newest}
+        request,
+        "home.html",
+        {"organisation_count": organisations, "people_count": people, "newest": newest},
     )
 
 
@@ -50,7 +54,7 @@ async def healthz(request: Request) -> Response:
     """Liveness and database reachability, for load balancers and uptime checks."""
     try:
         async with request.app.state.db.session() as session:
-            await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+            await session.exec(select(1))
     except Exception as error:
         return JSONResponse({"status": "error", "database": type(error).__name__}, 503)
     return JSONResponse({"status": "ok", "database": "ok"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -60,13 +60,21 @@ async def organisation_list(request: Request) -> Response:
         total = (await session.exec(count)).one()
         rows = (
             await session.exec(
-                query.order_by(func.lower(Organisation.name), Organisation.id)
-                .offset((page - 1) * size).limit(size)
+                query.order_by(func.lower(Organisation.name), col(Organisation.id))
+                .offset((page - 1) * size)
+                .limit(size)
             )
         ).all()
     return render(
-        request, "organisations/list.html",
-        {"organisations": rows, "total": total, "page": page, "pages": max(1, -(-total // size)), "kind": kind},
+        request,
+        "organisations/list.html",
+        {
+            "organisations": rows,
+            "total": total,
+            "page": page,
+            "pages": max(1, -(-total // size)),
+            "kind": kind,
+        },
     )
 
 
@@ -77,7 +85,8 @@ async def organisation_page(request: Request) -> Response:
         people = await ms.members(session, organisation)
         manager = await ms.can_manage(session, account, organisation)
     return render(
-        request, "organisations/page.html",
+        request,
+        "organisations/page.html",
         {"organisation": organisation, "members": people, "can_manage": manager},
     )
 
@@ -95,8 +104,10 @@ async def organisation_new(request: Request) -> Response:
             )
         except InvalidFields as error:
             return render(
-                request, "organisations/form.html",
-                {**context, "errors": field_errors(error), "values": form}, status_code=422,
+                request,
+                "organisations/form.html",
+                {**context, "errors": field_errors(error), "values": form},
+                status_code=422,
             )
     flash(request, _("%(name)s is created; you are its admin.", name=organisation.name))
     return RedirectResponse(f"/orgs/{organisation.slug}", status_code=303)
@@ -105,7 +116,11 @@ async def organisation_new(request: Request) -> Response:
 async def organisation_settings(request: Request) -> Response:
     async with request.app.state.db.session() as session:
         organisation = await _managed(request, session)
-        context = {"territories": territory_choices(), "creating": False, "organisation": organisation}
+        context = {
+            "territories": territory_choices(),
+            "creating": False,
+            "organisation": organisation,
+        }
         if request.method == "GET":
             values = {field: getattr(organisation, field) or "" for field in FIELDS}
             return render(request, "organisations/form.html", {**context, "values": values})
@@ -115,8 +130,13 @@ async def organisation_settings(request: Request) -> Response:
         except InvalidFields as error:
             await session.rollback()
             return render(
-                request, "organisations/form.html",
-                {**context, "errors": field_errors(error), "values": {**form, "slug": organisation.slug}},
+                request,
+                "organisations/form.html",
+                {
+                    **context,
+                    "errors": field_errors(error),
+                    "values": {**form, "slug": organisation.slug},
+                },
                 status_code=422,
             )
     flash(request, _("The organisation's settings are saved."))
@@ -124,13 +144,23 @@ async def organisation_settings(request: Request) -> Response:
 
 
 async def _members_page(
-    request: Request, session: AsyncSession, organisation: Organisation,
-    errors: dict[str, str] | None = None, values: dict[str, str] | None = None, status: int = 200,
+    request: Request,
+    session: AsyncSession,
+    organisation: Organisation,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
 ) -> Response:
     people = await ms.members(session, organisation)
     return render(
-        request, "organisations/members.html",
-        {"organisation": organisation, "members": people, "errors": errors or {}, "values": values or {}},
+        request,
+        "organisations/members.html",
+        {
+            "organisation": organisation,
+            "members": people,
+            "errors": errors or {},
+            "values": values or {},
+        },
         status_code=status,
     )
 
@@ -142,14 +172,20 @@ async def members(request: Request) -> Response:
             return await _members_page(request, session, organisation)
         form = await read_form(request)
         try:
-            await ms.add_member(session, organisation, form.get("email", ""), form.get("role", "member"))
+            await ms.add_member(
+                session, organisation, form.get("email", ""), form.get("role", "member")
+            )
         except InvalidFields as error:
-            return await _members_page(request, session, organisation, field_errors(error), form, 422)
+            return await _members_page(
+                request, session, organisation, field_errors(error), form, 422
+            )
     flash(request, _("The member is added."))
     return RedirectResponse(f"/orgs/{organisation.slug}/members", status_code=303)
 
 
-async def _membership(session: AsyncSession, organisation: Organisation, raw_id: str) -> ms.Membership:
+async def _membership(
+    session: AsyncSession, organisation: Organisation, raw_id: str
+) -> ms.Membership:
     membership = await session.get(ms.Membership, int(raw_id)) if raw_id.isdigit() else None
     if membership is None or membership.organisation_id != organisation.id:
         raise HTTPException(404, "This person is not a member of this organisation.")
@@ -165,9 +201,16 @@ async def member_remove(request: Request) -> Response:
             await ms.remove_member(session, organisation, membership)
         except ms.LastAdmin:
             return await _members_page(
-                request, session, organisation,
-                {"members": _("An organisation keeps at least one admin: name another admin first.")},
-                form, 409,
+                request,
+                session,
+                organisation,
+                {
+                    "members": _(
+                        "An organisation keeps at least one admin: name another admin first."
+                    )
+                },
+                form,
+                409,
             )
     flash(request, _("The member is removed."))
     return RedirectResponse(f"/orgs/{organisation.slug}/members", status_code=303)
@@ -182,12 +225,21 @@ async def member_role(request: Request) -> Response:
             await ms.set_member_role(session, organisation, membership, form.get("role", ""))
         except ms.LastAdmin:
             return await _members_page(
-                request, session, organisation,
-                {"members": _("An organisation keeps at least one admin: name another admin first.")},
-                form, 409,
+                request,
+                session,
+                organisation,
+                {
+                    "members": _(
+                        "An organisation keeps at least one admin: name another admin first."
+                    )
+                },
+                form,
+                409,
             )
         except InvalidFields as error:
-            return await _members_page(request, session, organisation, field_errors(error), form, 422)
+            return await _members_page(
+                request, session, organisation, field_errors(error), form, 422
+            )
     flash(request, _("The role is changed."))
     return RedirectResponse(f"/orgs/{organisation.slug}/members", status_code=303)
 
@@ -196,8 +248,20 @@ routes = [
     Route("/orgs", organisation_list, name="organisation_list"),
     Route("/orgs/new", organisation_new, methods=["GET", "POST"], name="organisation_new"),
     Route("/orgs/{slug}", organisation_page, name="organisation"),
-    Route("/orgs/{slug}/settings", organisation_settings, methods=["GET", "POST"], name="organisation_settings"),
+    Route(
+        "/orgs/{slug}/settings",
+        organisation_settings,
+        methods=["GET", "POST"],
+        name="organisation_settings",
+    ),
     Route("/orgs/{slug}/members", members, methods=["GET", "POST"], name="organisation_members"),
-    Route("/orgs/{slug}/members/{membership}/remove", member_remove, methods=["POST"], name="member_remove"),
-    Route("/orgs/{slug}/members/{membership}/role", member_role, methods=["POST"], name="member_role"),
+    Route(
+        "/orgs/{slug}/members/{membership}/remove",
+        member_remove,
+        methods=["POST"],
+        name="member_remove",
+    ),
+    Route(
+        "/orgs/{slug}/members/{membership}/role", member_role, methods=["POST"], name="member_role"
+    ),
 ]
