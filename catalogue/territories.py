@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from catalogue.errors import N_
+
 NATIONAL = "national"
 
 REGIONS: dict[str, str] = {
@@ -97,9 +99,9 @@ def territory_choices() -> list[tuple[str, list[Territory]]]:
         Territory(f"department:{c}", f"{n} ({c})", r) for c, (n, r) in DEPARTMENTS.items()
     ]
     return [
-        ("France", [Territory(NATIONAL, "France", None)]),
-        ("Regions", regions),
-        ("Departments", departments),
+        (N_("France"), [Territory(NATIONAL, "France", None)]),
+        (N_("Regions"), regions),
+        (N_("Departments"), departments),
     ]
 
 

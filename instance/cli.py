@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from catalogue.errors import InvalidField, InvalidFields
+from instance.bundle import bundled
 from instance.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
 from instance.database import Database, NotMigrated, check_migrated, upgrade
 
@@ -22,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "instance.example.toml"
+EXAMPLE_CONFIG = bundled("instance.example.toml")
 T = TypeVar("T")
 
 

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from catalogue.errors import N_
 from instance.http import wants_json
 from instance.i18n import gettext
 from instance.sessions import LoginRequired
@@ -18,16 +19,17 @@ from instance.templating import render
 logger = logging.getLogger("terreau.errors")
 
 TITLES = {
-    400: "Bad request",
-    401: "Please log in",
-    403: "Not allowed",
-    404: "Page not found",
-    405: "Method not allowed",
-    413: "Request too large",
-    415: "Unsupported content",
-    429: "Too many attempts",
-    500: "Something went wrong",
-    503: "Unavailable",
+    400: N_("Bad request"),
+    401: N_("Please log in"),
+    403: N_("Not allowed"),
+    404: N_("Page not found"),
+    405: N_("Method not allowed"),
+    409: N_("Conflict"),
+    413: N_("Request too large"),
+    415: N_("Unsupported content"),
+    429: N_("Too many attempts"),
+    500: N_("Something went wrong"),
+    503: N_("Unavailable"),
 }
 
 
@@ -58,13 +60,13 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 
 async def login_required(request: Request, exc: Exception) -> Response:
     if wants_json(request) or request.method != "GET":
-        return error_response(request, 401, "Log in to do this.")
+        return error_response(request, 401, N_("Log in to do this."))
     return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(request, 500, "The error was logged; please try again later.")
+    return error_response(request, 500, N_("The error was logged; please try again later."))
 
 
 EXCEPTION_HANDLERS = {

@@ -9,7 +9,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from catalogue.errors import InvalidFields
+from catalogue.errors import N_, InvalidFields
 from instance.i18n import error_message
 from instance.security import CSRF_FIELD, CSRF_HEADER, check_csrf
 
@@ -34,7 +34,7 @@ async def read_form(request: Request) -> dict[str, str]:
     if content_type == "application/json":
         data = await read_json(request)
         if not isinstance(data, dict):
-            raise HTTPException(400, "Malformed JSON: expected an object of form fields.")
+            raise HTTPException(400, N_("Malformed JSON: expected an object of form fields."))
         fields = {str(k): "" if v is None else str(v) for k, v in data.items()}
     elif content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         async with request.form() as form:

@@ -9,6 +9,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catalogue.errors import N_
+
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -108,5 +110,8 @@ def check_csrf(request: Request, submitted: str | None) -> None:
     if not expected or not submitted or not hmac.compare_digest(str(expected), submitted):
         raise HTTPException(
             403,
-            "The form's security token is missing or out of date. Reload the page and try again.",
+            N_(
+                "The form's security token is missing or out of date."
+                " Reload the page and try again."
+            ),
         )

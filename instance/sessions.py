@@ -6,6 +6,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from catalogue.errors import N_
 from instance.accounts import Account
 
 
@@ -36,7 +37,7 @@ async def require_account(request: Request, session: AsyncSession) -> Account:
 async def require_admin(request: Request, session: AsyncSession) -> Account:
     account = await require_account(request, session)
     if not account.is_admin:
-        raise HTTPException(403, "Only instance admins may do this.")
+        raise HTTPException(403, N_("Only instance admins may do this."))
     return account
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from babel.dates import format_datetime
@@ -14,10 +13,12 @@ from starlette.responses import HTMLResponse
 from catalogue.organisations import KIND_LABELS, OrganisationKind
 from catalogue.territories import parse_territory
 from instance import i18n
+from instance.bundle import bundled
 from instance.config import Settings
+from instance.passwords import MIN_LENGTH
 from instance.security import csrf_token
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = bundled("templates")
 
 
 def make_environment(settings: Settings) -> Environment:
@@ -59,6 +60,7 @@ def make_environment(settings: Settings) -> Environment:
         settings=settings,
         organisation_kinds=[(k.value, k) for k in OrganisationKind],
         language_name=i18n.language_name,
+        password_min_length=MIN_LENGTH,
     )
     return env
 

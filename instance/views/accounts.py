@@ -7,11 +7,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from catalogue.errors import InvalidFields
+from catalogue.errors import N_, InvalidFields
 from instance import accounts
 from instance.forms import field_errors, read_form
 from instance.http import client_address, safe_next
 from instance.i18n import gettext as _
+from instance.i18n import ngettext
 from instance.memberships import organisations_of
 from instance.sessions import current_account, flash, log_in, log_out, require_account
 from instance.templating import render
@@ -23,7 +24,9 @@ def _signup_open(request: Request) -> bool:
 
 async def signup(request: Request) -> Response:
     if not _signup_open(request):
-        raise HTTPException(403, "Sign-up is closed on this instance; ask an admin for an account.")
+        raise HTTPException(
+            403, N_("Sign-up is closed on this instance; ask an admin for an account.")
+        )
     if request.method == "GET":
         async with request.app.state.db.session() as session:
             await current_account(request, session)
@@ -76,8 +79,10 @@ async def login(request: Request) -> Response:
             )
         except accounts.TooManyAttempts as error:
             minutes = max(1, (error.retry_after + 59) // 60)
-            message = _(
-                "Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes
+            message = ngettext(
+                "Too many failed attempts. Try again in %(num)d minute.",
+                "Too many failed attempts. Try again in %(num)d minutes.",
+                minutes,
             )
             response = render(
                 request,

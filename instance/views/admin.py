@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from catalogue.errors import N_
 from instance.accounts import Account, InstanceRole
 from instance.forms import read_form
 from instance.i18n import gettext as _
@@ -26,15 +27,17 @@ async def set_role(request: Request) -> Response:
     form = await read_form(request)
     role = form.get("role", "")
     if role not in {"", *(r.value for r in InstanceRole)}:
-        raise HTTPException(400, "role must be admin, moderator or empty.")
+        raise HTTPException(400, N_("Choose admin, moderator or no role."))
     async with request.app.state.db.session() as session:
         admin = await require_admin(request, session)
         raw_id = request.path_params["account"]
         target = await session.get(Account, int(raw_id)) if raw_id.isdigit() else None
         if target is None:
-            raise HTTPException(404, "No such account.")
+            raise HTTPException(404, N_("No such account."))
         if target.id == admin.id and role != InstanceRole.ADMIN:
-            raise HTTPException(409, "You cannot remove your own admin role; ask another admin.")
+            raise HTTPException(
+                409, N_("You cannot remove your own admin role; ask another admin.")
+            )
         target.instance_role = role or None
         session.add(target)
         await session.commit()

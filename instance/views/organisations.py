@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from catalogue.errors import InvalidFields
+from catalogue.errors import N_, InvalidFields
 from catalogue.organisations import Organisation, OrganisationKind
 from catalogue.territories import territory_choices
 from instance import memberships as ms
@@ -25,7 +25,7 @@ FIELDS = ("name", "slug", "kind", "description", "website", "territory", "siret"
 async def _organisation(session: AsyncSession, slug: str) -> Organisation:
     organisation = await ms.get_local_organisation(session, slug)
     if organisation is None:
-        raise HTTPException(404, "No organisation has this address.")
+        raise HTTPException(404, N_("No organisation has this address."))
     return organisation
 
 
@@ -33,14 +33,14 @@ async def _managed(request: Request, session: AsyncSession) -> Organisation:
     account = await require_account(request, session)
     organisation = await _organisation(session, request.path_params["slug"])
     if not await ms.can_manage(session, account, organisation):
-        raise HTTPException(403, "Only this organisation's admins may change it.")
+        raise HTTPException(403, N_("Only this organisation's admins may change it."))
     return organisation
 
 
 def _page_number(request: Request) -> int:
     raw = request.query_params.get("page", "1")
     if not raw.isdigit() or int(raw) < 1:
-        raise HTTPException(400, "page must be a whole number from 1.")
+        raise HTTPException(400, N_("The page number must be a whole number from 1."))
     return int(raw)
 
 
@@ -48,7 +48,7 @@ async def organisation_list(request: Request) -> Response:
     page = _page_number(request)
     kind = request.query_params.get("kind", "")
     if kind and kind not in {k.value for k in OrganisationKind}:
-        raise HTTPException(400, "Unknown organisation kind.")
+        raise HTTPException(400, N_("Unknown organisation kind."))
     size = request.app.state.settings.limits.page_size
     async with request.app.state.db.session() as session:
         await current_account(request, session)
@@ -188,7 +188,7 @@ async def _membership(
 ) -> ms.Membership:
     membership = await session.get(ms.Membership, int(raw_id)) if raw_id.isdigit() else None
     if membership is None or membership.organisation_id != organisation.id:
-        raise HTTPException(404, "This person is not a member of this organisation.")
+        raise HTTPException(404, N_("This person is not a member of this organisation."))
     return membership
 
 
