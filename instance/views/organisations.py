@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -192,56 +194,46 @@ async def _membership(
     return membership
 
 
-async def member_remove(request: Request) -> Response:
+LAST_ADMIN = N_("An organisation keeps at least one admin: name another admin first.")
+MembershipChange = Callable[
+    [AsyncSession, Organisation, ms.Membership, dict[str, str]], Awaitable[None]
+]
+
+
+async def _change_membership(request: Request, change: MembershipChange, done: str) -> Response:
+    """Apply ``change`` to one membership, re-showing the members page when it is refused."""
     form = await read_form(request)
     async with request.app.state.db.session() as session:
         organisation = await _managed(request, session)
         membership = await _membership(session, organisation, request.path_params["membership"])
         try:
-            await ms.remove_member(session, organisation, membership)
+            await change(session, organisation, membership, form)
         except ms.LastAdmin:
-            return await _members_page(
-                request,
-                session,
-                organisation,
-                {
-                    "members": _(
-                        "An organisation keeps at least one admin: name another admin first."
-                    )
-                },
-                form,
-                409,
-            )
-    flash(request, _("The member is removed."))
+            errors = {"members": _(LAST_ADMIN)}
+            return await _members_page(request, session, organisation, errors, form, 409)
+        except InvalidFields as error:
+            errors = field_errors(error)
+            return await _members_page(request, session, organisation, errors, form, 422)
+    flash(request, _(done))
     return RedirectResponse(f"/orgs/{organisation.slug}/members", status_code=303)
+
+
+async def member_remove(request: Request) -> Response:
+    async def remove(
+        session: AsyncSession, org: Organisation, membership: ms.Membership, _form: dict[str, str]
+    ) -> None:
+        await ms.remove_member(session, org, membership)
+
+    return await _change_membership(request, remove, N_("The member is removed."))
 
 
 async def member_role(request: Request) -> Response:
-    form = await read_form(request)
-    async with request.app.state.db.session() as session:
-        organisation = await _managed(request, session)
-        membership = await _membership(session, organisation, request.path_params["membership"])
-        try:
-            await ms.set_member_role(session, organisation, membership, form.get("role", ""))
-        except ms.LastAdmin:
-            return await _members_page(
-                request,
-                session,
-                organisation,
-                {
-                    "members": _(
-                        "An organisation keeps at least one admin: name another admin first."
-                    )
-                },
-                form,
-                409,
-            )
-        except InvalidFields as error:
-            return await _members_page(
-                request, session, organisation, field_errors(error), form, 422
-            )
-    flash(request, _("The role is changed."))
-    return RedirectResponse(f"/orgs/{organisation.slug}/members", status_code=303)
+    async def set_role(
+        session: AsyncSession, org: Organisation, membership: ms.Membership, form: dict[str, str]
+    ) -> None:
+        await ms.set_member_role(session, org, membership, form.get("role", ""))
+
+    return await _change_membership(request, set_role, N_("The role is changed."))
 
 
 routes = [
