@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -57,6 +58,8 @@ class Organisation(SQLModel, table=True):
     origin: str | None = origin_field()
     slug: str = Field(max_length=64, index=True)
     name: str = Field(max_length=200)
+    # The name without accents or case, so that "Élan" sorts among the E's on every database.
+    sort_key: str = Field(default="", max_length=200, index=True)
     kind: str = Field(max_length=32)
     description: str = Field(default="", max_length=10_000)
     website: str = Field(default="", max_length=2048)
@@ -81,12 +84,16 @@ RESERVED_SLUGS = frozenset(
 )
 
 
+def fold(text: str) -> str:
+    """Text without accents and case: "Élan Coopératif" → "elan cooperatif"."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
 def slugify(name: str) -> str:
     """A slug suggestion from a name: lower case ASCII, words joined by hyphens."""
-    import unicodedata
-
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:64].strip("-")
+    ascii_name = fold(name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name).strip("-")[:64].strip("-")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -134,6 +141,7 @@ def validate_organisation(data: dict[str, Any], *, creating: bool) -> dict[str, 
     elif len(name) > 200:
         errors.append(InvalidField("name", N_("At most %(max)d characters."), max=200))
     cleaned["name"] = name
+    cleaned["sort_key"] = fold(name)[:200]
 
     if creating:
         slug = str(data.get("slug", "")).strip().lower() or slugify(name)

@@ -63,7 +63,9 @@ async def login(request: Request) -> Response:
         async with request.app.state.db.session() as session:
             await current_account(request, session)
         return render(
-            request, "accounts/login.html", {"next": safe_next(request.query_params.get("next"))}
+            request,
+            "accounts/login.html",
+            {"next": safe_next(request.query_params.get("next"), "/account")},
         )
     form = await read_form(request)
     target = safe_next(form.get("next"), "/account")

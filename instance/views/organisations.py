@@ -62,7 +62,7 @@ async def organisation_list(request: Request) -> Response:
         total = (await session.exec(count)).one()
         rows = (
             await session.exec(
-                query.order_by(func.lower(Organisation.name), col(Organisation.id))
+                query.order_by(col(Organisation.sort_key), col(Organisation.id))
                 .offset((page - 1) * size)
                 .limit(size)
             )

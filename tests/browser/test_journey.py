@@ -152,9 +152,10 @@ def test_sign_up_create_an_organisation_add_a_member_and_switch_to_french(
     louis_row = table.get_by_role("row").filter(has_text=LOUIS[0])
     expect(louis_row).to_have_count(1)
     expect(louis_row).to_contain_text(LOUIS[1])
-    expect(page.get_by_label(f"Role of {LOUIS[0]}")).to_have_value("member")
+    expect(page.get_by_label(f"Role of {LOUIS[0]}", exact=True)).to_have_value("member")
     expect(page.get_by_role("button", name=f"Remove {LOUIS[0]}")).to_be_visible()
-    expect(page.get_by_label(f"Role of {AMINA[0]}")).to_have_value("admin")
+    expect(page.get_by_role("button", name=f"Change the role of {LOUIS[0]}")).to_be_visible()
+    expect(page.get_by_label(f"Role of {AMINA[0]}", exact=True)).to_have_value("admin")
 
     # She logs out and back in, then opens her profile from the menu.
     log_out(page)
@@ -169,8 +170,8 @@ def test_sign_up_create_an_organisation_add_a_member_and_switch_to_french(
     expect(mine.get_by_role("link", name=ORGANISATION)).to_be_visible()
 
     # She switches the site to French with the header's form, and stays on the same page.
-    page.get_by_label("Language").select_option(label="Français")
-    page.get_by_role("button", name="Change", exact=True).click()
+    page.get_by_label("Language", exact=True).select_option(label="Français")
+    page.get_by_role("button", name="Change language").click()
     expect(page).to_have_url(re.compile(r"/account$"))
     expect(page.locator("html")).to_have_attribute("lang", "fr")
     french_nav = page.get_by_role("navigation", name="Menu principal")

@@ -217,3 +217,10 @@ async def test_create_admin_promotes_an_existing_account(session: AsyncSession) 
     assert not created and account.is_admin and account.is_moderator
     with pytest.raises(InvalidFields):
         await accounts.create_admin(session, "bad", "another long secret")
+
+
+def test_the_log_in_form_leads_to_the_profile_by_default(client: TestClient) -> None:
+    sign_up(client, "f@example.org")
+    log_out(client)
+    assert 'name="next" value="/account"' in client.get("/login").text
+    assert 'name="next" value="/orgs"' in client.get("/login?next=/orgs").text

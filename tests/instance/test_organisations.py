@@ -143,6 +143,18 @@ def test_the_last_admin_cannot_leave(client: TestClient) -> None:
     assert demote.status_code == 409
 
 
+def test_the_list_sorts_accented_names_among_the_others(client: TestClient) -> None:
+    sign_up(client, "a@example.org")
+    for name in ("Terre Commune", "Élan Coopératif", "atelier des communs"):
+        create_org(client, name=name)
+    page = client.get("/orgs").text
+    positions = [
+        page.index(f">{name}<")
+        for name in ("atelier des communs", "Élan Coopératif", "Terre Commune")
+    ]
+    assert positions == sorted(positions)
+
+
 def test_unknown_organisations_and_bad_pages_get_clear_errors(client: TestClient) -> None:
     assert client.get("/orgs/nope").status_code == 404
     assert client.get("/orgs?page=zero").status_code == 400

@@ -53,6 +53,7 @@ def upgrade() -> None:
     sa.Column('origin', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('slug', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('sort_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=10000), nullable=False),
     sa.Column('website', sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
@@ -65,6 +66,7 @@ def upgrade() -> None:
     with op.batch_alter_table('organisation', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_organisation_origin'), ['origin'], unique=False)
         batch_op.create_index(batch_op.f('ix_organisation_slug'), ['slug'], unique=False)
+        batch_op.create_index(batch_op.f('ix_organisation_sort_key'), ['sort_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_organisation_uri'), ['uri'], unique=True)
         batch_op.create_index('uq_organisation_local_slug', ['slug'], unique=True, sqlite_where=sa.text('origin IS NULL'), postgresql_where=sa.text('origin IS NULL'))
 
@@ -96,6 +98,7 @@ def downgrade() -> None:
     with op.batch_alter_table('organisation', schema=None) as batch_op:
         batch_op.drop_index('uq_organisation_local_slug', sqlite_where=sa.text('origin IS NULL'), postgresql_where=sa.text('origin IS NULL'))
         batch_op.drop_index(batch_op.f('ix_organisation_uri'))
+        batch_op.drop_index(batch_op.f('ix_organisation_sort_key'))
         batch_op.drop_index(batch_op.f('ix_organisation_slug'))
         batch_op.drop_index(batch_op.f('ix_organisation_origin'))
 
