@@ -1,7 +1,8 @@
 """A realistic demo data set: a tiers-lieux network, a CAE federation and a national funder.
 
-Loading is idempotent: what already exists (by slug or email) is left as it is, so ``make run``
-can load it at every start. Later issues add commons, improvements and pledges here.
+Descriptions are in French, as a French network would write them. Loading is idempotent:
+what already exists (by slug or email) is left as it is, so ``make run`` can load it at every
+start. Later issues add commons, improvements and pledges here.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ ORGANISATIONS = [
         "France Tiers-Lieux",
         "funder",
         "national",
-        "The national association of tiers-lieux. This autumn it matches every euro a place "
-        "gives to a commons with one more euro, up to 500 € per place.",
+        "L'association nationale des tiers-lieux. Cet automne, elle double chaque euro qu'un "
+        "lieu donne à un commun, jusqu'à 500 € par lieu.",
         "https://francetierslieux.fr",
         ("sophie@terreau.example",),
     ),
@@ -58,14 +59,15 @@ ORGANISATIONS = [
         "Région Auvergne-Rhône-Alpes",
         "public-body",
         "region:84",
-        "The Region funds some building blocks directly and adds one euro on software commons.",
+        "La Région finance directement certaines briques et ajoute un euro sur les communs "
+        "logiciels.",
     ),
     DemoOrganisation(
         "reseau-tl-aura",
         "Réseau des tiers-lieux d'Auvergne-Rhône-Alpes",
         "network",
         "region:84",
-        "The regional network of tiers-lieux: training, shared tools and mutual help.",
+        "Le réseau régional des tiers-lieux : formations, outils partagés et entraide.",
         members=("amina@terreau.example",),
     ),
     DemoOrganisation(
@@ -73,8 +75,8 @@ ORGANISATIONS = [
         "La Fabrique du Coin",
         "tiers-lieu",
         "department:69",
-        "A fablab and coworking space in an old printing works in Lyon: 40 residents, "
-        "a wood workshop and a repair café every Saturday.",
+        "Fablab et coworking dans une ancienne imprimerie lyonnaise : 40 résidents, "
+        "un atelier bois et un repair café tous les samedis.",
         members=("amina@terreau.example", "louis@terreau.example"),
     ),
     DemoOrganisation(
@@ -82,28 +84,28 @@ ORGANISATIONS = [
         "Le Hangar Partagé",
         "tiers-lieu",
         "department:44",
-        "A former boat shed in Nantes turned into workshops, a canteen and a materials library.",
+        "Un ancien hangar à bateaux nantais devenu ateliers, cantine et matériauthèque.",
     ),
     DemoOrganisation(
         "grange-numerique",
         "La Grange Numérique",
         "tiers-lieu",
         "department:23",
-        "A rural tiers-lieu in the Creuse: digital help desk, coworking and a community kitchen.",
+        "Un tiers-lieu rural en Creuse : médiation numérique, coworking et cuisine partagée.",
     ),
     DemoOrganisation(
         "moulin-des-possibles",
         "Le Moulin des Possibles",
         "tiers-lieu",
         "department:07",
-        "An old silk mill in Ardèche, renovated with open-source building plans.",
+        "Un ancien moulinage ardéchois rénové avec des plans de construction libres.",
     ),
     DemoOrganisation(
         "atelier-des-communs",
         "L'Atelier des Communs",
         "tiers-lieu",
         "department:35",
-        "A third place in Rennes hosted by a CAE: coworking, a print shop and a tool library.",
+        "Un tiers-lieu rennais porté par une CAE : coworking, atelier d'impression et outilthèque.",
         members=("claire@terreau.example",),
     ),
     DemoOrganisation(
@@ -111,8 +113,8 @@ ORGANISATIONS = [
         "Coopérer pour Entreprendre",
         "network",
         "national",
-        "A national federation of business and employment cooperatives (CAE). Its members "
-        "co-fund the software they share, such as YesWiki.",
+        "Un réseau national de coopératives d'activité et d'emploi. Ses membres cofinancent "
+        "les logiciels qu'ils partagent, comme YesWiki.",
         "https://www.cooperer.coop",
         ("claire@terreau.example", "thomas@terreau.example"),
     ),
@@ -121,7 +123,7 @@ ORGANISATIONS = [
         "Élan Coopératif",
         "cae",
         "department:33",
-        "A CAE in Bordeaux with 120 entrepreneur-employees, from web developers to carpenters.",
+        "Une CAE bordelaise de 120 entrepreneurs-salariés, du développement web à la menuiserie.",
         members=("thomas@terreau.example",),
     ),
     DemoOrganisation(
@@ -129,7 +131,7 @@ ORGANISATIONS = [
         "Terre d'Entreprendre",
         "cae",
         "department:35",
-        "A CAE in Brittany that runs L'Atelier des Communs.",
+        "Une CAE bretonne qui anime L'Atelier des Communs.",
         members=("claire@terreau.example",),
     ),
     DemoOrganisation(
@@ -137,14 +139,15 @@ ORGANISATIONS = [
         "Artisans du Lien",
         "cae",
         "department:13",
-        "A CAE in Marseille for craft and building trades.",
+        "Une CAE marseillaise pour les métiers de l'artisanat et du bâtiment.",
     ),
     DemoOrganisation(
         "association-yeswiki",
         "Association YesWiki",
         "association",
         "national",
-        "The association that looks after YesWiki, the wiki many tiers-lieux and CAEs use.",
+        "L'association qui fait vivre YesWiki, le wiki qu'utilisent de nombreux tiers-lieux et "
+        "CAE.",
         "https://yeswiki.net",
     ),
 ]
