@@ -17,13 +17,14 @@ from pathlib import Path
 from playwright.sync_api import Error, ViewportSize, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
-#: The flags of tests/browser/conftest.py (scripts do not import tests).
+#: Also used by tests/browser/conftest.py, so the tests run the browser the same way.
 CHROMIUM_ARGS = [
     "--headless",
-    "--no-sandbox",
+    "--no-sandbox",  # containers and CI runners rarely allow Chromium's user-namespace sandbox
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
+    # No traffic of the browser's own (updates, safe browsing, sync): only the pages we open.
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",

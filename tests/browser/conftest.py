@@ -13,23 +13,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",  # containers and CI runners rarely allow Chromium's user-namespace sandbox
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    # No traffic of the browser's own (updates, safe browsing, sync): only the pages we open.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from screenshot import CHROMIUM, CHROMIUM_ARGS  # scripts/screenshot.py: one list of flags
 
 
 @pytest.fixture
