@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -16,6 +15,7 @@ from catalogue.columns import UTCDateTime, utcnow
 from catalogue.errors import N_, InvalidField, InvalidFields
 from catalogue.federated import origin_field, uri_field
 from catalogue.territories import parse_territory
+from catalogue.text import fold
 
 
 class OrganisationKind(StrEnum):
@@ -82,12 +82,6 @@ SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 RESERVED_SLUGS = frozenset(
     {"new", "admin", "api", "static", "inbox", "outbox", "actor", "instance", "terreau", "www"}
 )
-
-
-def fold(text: str) -> str:
-    """Text without accents and case: "Élan Coopératif" → "elan cooperatif"."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def slugify(name: str) -> str:

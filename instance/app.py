@@ -13,6 +13,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from catalogue.funding import FundingSource, NothingPledgedYet
 from instance import i18n
 from instance.config import Settings
 from instance.database import Database, check_migrated
@@ -20,7 +21,7 @@ from instance.errors import EXCEPTION_HANDLERS
 from instance.observability import Metrics, RequestObserver, configure_logging
 from instance.security import BodySizeLimit, SecurityHeaders
 from instance.templating import make_environment
-from instance.views import accounts, admin, home, organisations
+from instance.views import accounts, admin, api, commons, feeds, home, improvements, organisations
 
 STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE = "terreau_session"
@@ -69,6 +70,10 @@ def create_app(settings: Settings) -> Starlette:
         *accounts.routes,
         *organisations.routes,
         *admin.routes,
+        *commons.routes,
+        *improvements.routes,
+        *feeds.routes,
+        *api.routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(
@@ -93,4 +98,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.templates = make_environment(settings)
+    # Where funding totals come from; the pledges package plugs its ledger in here (issue #4).
+    funding: FundingSource = NothingPledgedYet()
+    app.state.funding = funding
     return app

@@ -116,6 +116,7 @@ class LimitSettings(Section):
     login_attempts: int = Field(default=5, ge=1)
     login_window_seconds: int = Field(default=900, ge=1)
     page_size: int = Field(default=50, ge=1, le=500)
+    logo_max_bytes: int = Field(default=512 * 1024, ge=1024)
 
 
 class LoggingSettings(Section):

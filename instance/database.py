@@ -68,6 +68,18 @@ class Database:
         await self.engine.dispose()
 
 
+# Full-text search is made by a migration, not by a model: SQLite's FTS5 table (and its shadow
+# tables), PostgreSQL's expression index.
+UNMODELLED = ("commons_search", "ix_commons_search")
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """What Alembic compares: everything modelled, not the full-text search structures."""
+    return not (type_ in ("table", "index") and name is not None and name.startswith(UNMODELLED))
+
+
 def alembic_config(url: str, connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

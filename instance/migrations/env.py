@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import instance.models  # noqa: F401  (registers every table on SQLModel.metadata)
-from instance.database import create_engine
+from instance.database import create_engine, include_object
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -21,6 +21,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,0 +1,363 @@
+"""Changes to the catalogue, each in one transaction with the counters it affects.
+
+Callers (the web views, the CLI, later federation) check who may act; these functions check
+what is valid and keep the data consistent.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, delete, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from catalogue.columns import utcnow
+from catalogue.commons import Commons, CommonsMaintainer, CommonsTag, validate_commons
+from catalogue.declarations import Declaration, DeclarationKind, declaration_uri
+from catalogue.errors import N_, InvalidField, InvalidFields
+from catalogue.improvements import (
+    Improvement,
+    ImprovementStatus,
+    Milestone,
+    check_transition,
+)
+from catalogue.organisations import Organisation
+
+
+def commons_uri(base_url: str, slug: str) -> str:
+    return f"{base_url}/commons/{slug}"
+
+
+def improvement_uri(base_url: str, commons_slug: str, number: int) -> str:
+    return f"{base_url}/commons/{commons_slug}/improvements/{number}"
+
+
+async def get_local_commons(session: AsyncSession, slug: str) -> Commons | None:
+    query = select(Commons).where(Commons.slug == slug, col(Commons.origin).is_(None))
+    return (await session.exec(query)).first()
+
+
+async def refresh_counts(session: AsyncSession, commons_id: int) -> None:
+    """Recount a commons' users, interested organisations and open needs from the rows."""
+    active = select(Declaration.kind, func.count()).where(
+        Declaration.commons_id == commons_id, col(Declaration.withdrawn_at).is_(None)
+    )
+    counts = dict((await session.exec(active.group_by(Declaration.kind))).all())
+    open_query = select(func.count(), func.coalesce(func.sum(Improvement.budget_cents), 0)).where(
+        Improvement.commons_id == commons_id, Improvement.status == ImprovementStatus.OPEN
+    )
+    open_count, need = (await session.exec(open_query)).one()
+    await session.exec(
+        update(Commons)
+        .where(col(Commons.id) == commons_id)
+        .values(
+            uses_count=counts.get(DeclarationKind.USES, 0),
+            interested_count=counts.get(DeclarationKind.INTERESTED, 0),
+            open_improvements=open_count,
+            need_cents=int(need),
+        )
+    )
+
+
+async def _set_tags(session: AsyncSession, commons_id: int, tags: list[str]) -> None:
+    await session.exec(delete(CommonsTag).where(col(CommonsTag.commons_id) == commons_id))
+    for tag in tags:
+        session.add(CommonsTag(commons_id=commons_id, tag=tag))
+
+
+async def create_commons(
+    session: AsyncSession,
+    data: dict[str, Any],
+    *,
+    base_url: str,
+    creator_id: int | None,
+    maintainer_ids: list[int],
+) -> Commons:
+    cleaned = validate_commons(data, creating=True)
+    if await get_local_commons(session, cleaned["slug"]) is not None:
+        raise InvalidFields(
+            [InvalidField("slug", N_("Another commons already uses this address."))]
+        )
+    tags = cleaned.pop("tags")
+    commons = Commons(
+        uri=commons_uri(base_url, cleaned["slug"]),
+        created_by_id=creator_id,
+        updated_by_id=creator_id,
+        **cleaned,
+    )
+    session.add(commons)
+    await session.flush()
+    assert commons.id is not None
+    await _set_tags(session, commons.id, tags)
+    for organisation_id in dict.fromkeys(maintainer_ids):
+        session.add(CommonsMaintainer(commons_id=commons.id, organisation_id=organisation_id))
+    await session.commit()
+    return commons
+
+
+async def update_commons(
+    session: AsyncSession, commons: Commons, data: dict[str, Any], *, editor_id: int | None
+) -> Commons:
+    cleaned = validate_commons(data, creating=False)
+    tags = cleaned.pop("tags")
+    for key, value in cleaned.items():
+        setattr(commons, key, value)
+    commons.updated_at = utcnow()
+    commons.updated_by_id = editor_id
+    session.add(commons)
+    assert commons.id is not None
+    await _set_tags(session, commons.id, tags)
+    await session.commit()
+    return commons
+
+
+async def set_maintainers(
+    session: AsyncSession, commons: Commons, organisation_ids: list[int]
+) -> None:
+    if not organisation_ids:
+        raise InvalidFields(
+            [
+                InvalidField(
+                    "maintainers", N_("A commons needs at least one maintaining organisation.")
+                )
+            ]
+        )
+    await session.exec(
+        delete(CommonsMaintainer).where(col(CommonsMaintainer.commons_id) == commons.id)
+    )
+    assert commons.id is not None
+    for organisation_id in dict.fromkeys(organisation_ids):
+        session.add(CommonsMaintainer(commons_id=commons.id, organisation_id=organisation_id))
+    await session.commit()
+
+
+async def set_logo(session: AsyncSession, commons: Commons, filename: str | None) -> None:
+    commons.logo = filename
+    commons.updated_at = utcnow()
+    session.add(commons)
+    await session.commit()
+
+
+async def set_hidden(session: AsyncSession, commons: Commons, hidden: bool) -> None:
+    commons.hidden = hidden
+    session.add(commons)
+    await session.commit()
+
+
+async def merge_commons(session: AsyncSession, duplicate: Commons, target: Commons) -> None:
+    """Fold a duplicate into ``target``: its declarations, improvements, tags and maintainers move;
+    the duplicate stays (hidden, pointing at the target) so its old address still leads somewhere.
+    """
+    if duplicate.id == target.id or target.merged_into_id is not None:
+        raise InvalidFields([InvalidField("target", N_("Choose another commons to merge into."))])
+    assert duplicate.id is not None and target.id is not None
+    now = utcnow()
+    moving = (
+        await session.exec(
+            select(Declaration).where(
+                Declaration.commons_id == duplicate.id, col(Declaration.withdrawn_at).is_(None)
+            )
+        )
+    ).all()
+    existing = set(
+        (
+            await session.exec(
+                select(Declaration.organisation_id, Declaration.kind).where(
+                    Declaration.commons_id == target.id, col(Declaration.withdrawn_at).is_(None)
+                )
+            )
+        ).all()
+    )
+    for declaration in moving:
+        if (declaration.organisation_id, declaration.kind) in existing:
+            declaration.withdrawn_at = now  # the target already has it: keep one
+        else:
+            declaration.commons_id = target.id
+        session.add(declaration)
+    await session.flush()
+    highest = (
+        await session.exec(
+            select(func.max(Improvement.number)).where(Improvement.commons_id == target.id)
+        )
+    ).one() or 0
+    improvements = (
+        await session.exec(
+            select(Improvement)
+            .where(Improvement.commons_id == duplicate.id)
+            .order_by(col(Improvement.number))
+        )
+    ).all()
+    for offset, improvement in enumerate(improvements, start=1):
+        improvement.commons_id = target.id
+        improvement.number = highest + offset
+        session.add(improvement)
+    tags = (
+        await session.exec(select(CommonsTag.tag).where(CommonsTag.commons_id == duplicate.id))
+    ).all()
+    target_tags = set(
+        (await session.exec(select(CommonsTag.tag).where(CommonsTag.commons_id == target.id))).all()
+    )
+    for tag in tags:
+        if tag not in target_tags:
+            session.add(CommonsTag(commons_id=target.id, tag=tag))
+    maintainers = (
+        await session.exec(
+            select(CommonsMaintainer.organisation_id).where(
+                CommonsMaintainer.commons_id == duplicate.id
+            )
+        )
+    ).all()
+    target_maintainers = set(
+        (
+            await session.exec(
+                select(CommonsMaintainer.organisation_id).where(
+                    CommonsMaintainer.commons_id == target.id
+                )
+            )
+        ).all()
+    )
+    for organisation_id in maintainers:
+        if organisation_id not in target_maintainers:
+            session.add(CommonsMaintainer(commons_id=target.id, organisation_id=organisation_id))
+    duplicate.hidden = True
+    duplicate.merged_into_id = target.id
+    session.add(duplicate)
+    await session.flush()
+    await refresh_counts(session, duplicate.id)
+    await refresh_counts(session, target.id)
+    await session.commit()
+
+
+async def active_declaration(
+    session: AsyncSession, organisation: Organisation, commons: Commons, kind: str
+) -> Declaration | None:
+    query = select(Declaration).where(
+        Declaration.organisation_id == organisation.id,
+        Declaration.commons_id == commons.id,
+        Declaration.kind == kind,
+        col(Declaration.withdrawn_at).is_(None),
+    )
+    return (await session.exec(query)).first()
+
+
+async def declare(
+    session: AsyncSession,
+    organisation: Organisation,
+    commons: Commons,
+    cleaned: dict[str, Any],
+    *,
+    base_url: str,
+    creator_id: int | None,
+) -> Declaration:
+    """Record (or update) the organisation's declaration of this kind for this commons."""
+    assert organisation.id is not None and commons.id is not None
+    declaration = await active_declaration(session, organisation, commons, cleaned["kind"])
+    if declaration is None:
+        declaration = Declaration(
+            uri=declaration_uri(base_url, organisation.slug),
+            organisation_id=organisation.id,
+            commons_id=commons.id,
+            created_by_id=creator_id,
+            kind=cleaned["kind"],
+        )
+    declaration.since = cleaned.get("since")
+    declaration.comment = str(cleaned.get("comment", ""))
+    declaration.satisfaction = cleaned.get("satisfaction")
+    session.add(declaration)
+    await session.flush()
+    await refresh_counts(session, commons.id)
+    await session.commit()
+    return declaration
+
+
+async def withdraw(session: AsyncSession, declaration: Declaration) -> None:
+    declaration.withdrawn_at = utcnow()
+    session.add(declaration)
+    await session.flush()
+    await refresh_counts(session, declaration.commons_id)
+    await session.commit()
+
+
+async def create_improvement(
+    session: AsyncSession,
+    commons: Commons,
+    cleaned: dict[str, Any],
+    *,
+    base_url: str,
+    currency: str,
+    provider_id: int | None,
+    creator_id: int | None,
+) -> Improvement:
+    assert commons.id is not None
+    milestones = cleaned.pop("milestones")
+    highest = (
+        await session.exec(
+            select(func.max(Improvement.number)).where(Improvement.commons_id == commons.id)
+        )
+    ).one() or 0
+    improvement = Improvement(
+        uri=improvement_uri(base_url, commons.slug, highest + 1),
+        commons_id=commons.id,
+        number=highest + 1,
+        currency=currency,
+        provider_id=provider_id,
+        created_by_id=creator_id,
+        **cleaned,
+    )
+    session.add(improvement)
+    await session.flush()
+    await _set_milestones(session, improvement, milestones)
+    await refresh_counts(session, commons.id)
+    await session.commit()
+    return improvement
+
+
+async def _set_milestones(
+    session: AsyncSession, improvement: Improvement, milestones: list[tuple[str, int]]
+) -> None:
+    assert improvement.id is not None
+    await session.exec(delete(Milestone).where(col(Milestone.improvement_id) == improvement.id))
+    for position, (title, cents) in enumerate(milestones, start=1):
+        session.add(
+            Milestone(
+                improvement_id=improvement.id, position=position, title=title, amount_cents=cents
+            )
+        )
+
+
+async def update_improvement(
+    session: AsyncSession,
+    improvement: Improvement,
+    cleaned: dict[str, Any],
+    *,
+    provider_id: int | None,
+) -> Improvement:
+    milestones = cleaned.pop("milestones")
+    for key, value in cleaned.items():
+        setattr(improvement, key, value)
+    improvement.provider_id = provider_id
+    improvement.updated_at = utcnow()
+    session.add(improvement)
+    await _set_milestones(session, improvement, milestones)
+    await refresh_counts(session, improvement.commons_id)
+    await session.commit()
+    return improvement
+
+
+async def change_status(session: AsyncSession, improvement: Improvement, target: str) -> None:
+    try:
+        check_transition(improvement.status, target)
+    except InvalidField as error:
+        raise InvalidFields([error]) from None
+    improvement.status = target
+    improvement.updated_at = utcnow()
+    session.add(improvement)
+    await session.flush()
+    await refresh_counts(session, improvement.commons_id)
+    await session.commit()
+
+
+def today_utc() -> date:
+    return utcnow().date()
