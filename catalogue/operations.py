@@ -39,8 +39,22 @@ async def get_local_commons(session: AsyncSession, slug: str) -> Commons | None:
     return (await session.exec(query)).first()
 
 
+async def lock_commons(session: AsyncSession, commons_id: int) -> None:
+    """Serialise the changes that move a commons' counters (PostgreSQL row lock).
+
+    Taken before any insert: the foreign keys of new rows share-lock the commons row, and
+    upgrading that lock later would deadlock two concurrent declarations. SQLite has a single
+    writer, so there is nothing to lock there.
+    """
+    await session.exec(select(Commons.id).where(Commons.id == commons_id).with_for_update())
+
+
 async def refresh_counts(session: AsyncSession, commons_id: int) -> None:
-    """Recount a commons' users, interested organisations and open needs from the rows."""
+    """Recount a commons' users, interested organisations and open needs from the rows.
+
+    Callers hold ``lock_commons`` from the start of their transaction, so two changes
+    committed at once cannot both write a count that misses the other.
+    """
     active = select(Declaration.kind, func.count()).where(
         Declaration.commons_id == commons_id, col(Declaration.withdrawn_at).is_(None)
     )
@@ -153,6 +167,8 @@ async def merge_commons(session: AsyncSession, duplicate: Commons, target: Commo
     if duplicate.id == target.id or target.merged_into_id is not None:
         raise InvalidFields([InvalidField("target", N_("Choose another commons to merge into."))])
     assert duplicate.id is not None and target.id is not None
+    for commons_id in sorted((duplicate.id, target.id)):  # always in the same order
+        await lock_commons(session, commons_id)
     now = utcnow()
     moving = (
         await session.exec(
@@ -253,6 +269,7 @@ async def declare(
 ) -> Declaration:
     """Record (or update) the organisation's declaration of this kind for this commons."""
     assert organisation.id is not None and commons.id is not None
+    await lock_commons(session, commons.id)
     declaration = await active_declaration(session, organisation, commons, cleaned["kind"])
     if declaration is None:
         declaration = Declaration(
@@ -273,6 +290,7 @@ async def declare(
 
 
 async def withdraw(session: AsyncSession, declaration: Declaration) -> None:
+    await lock_commons(session, declaration.commons_id)
     declaration.withdrawn_at = utcnow()
     session.add(declaration)
     await session.flush()
@@ -291,6 +309,7 @@ async def create_improvement(
     creator_id: int | None,
 ) -> Improvement:
     assert commons.id is not None
+    await lock_commons(session, commons.id)
     milestones = cleaned.pop("milestones")
     highest = (
         await session.exec(
@@ -334,6 +353,7 @@ async def update_improvement(
     *,
     provider_id: int | None,
 ) -> Improvement:
+    await lock_commons(session, improvement.commons_id)
     milestones = cleaned.pop("milestones")
     for key, value in cleaned.items():
         setattr(improvement, key, value)
@@ -351,6 +371,7 @@ async def change_status(session: AsyncSession, improvement: Improvement, target:
         check_transition(improvement.status, target)
     except InvalidField as error:
         raise InvalidFields([error]) from None
+    await lock_commons(session, improvement.commons_id)
     improvement.status = target
     improvement.updated_at = utcnow()
     session.add(improvement)

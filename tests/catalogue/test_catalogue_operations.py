@@ -253,3 +253,28 @@ async def test_the_commons_page_takes_the_same_queries_whatever_its_users(
             creator_id=None,
         )
     assert await count_queries() == few
+
+
+async def test_concurrent_declarations_are_all_counted(
+    session: AsyncSession, database_url: str
+) -> None:
+    import asyncio
+
+    from instance.database import Database
+
+    organisations = [await organisation(session, f"lieu-{i}") for i in range(6)]
+    commons = await make_commons(session, organisations[0])
+    uses = validate_declaration("uses", "", "", "", today=TODAY)
+    database = Database(database_url)
+
+    async def declare_as(org: Organisation) -> None:
+        async with database.session() as own:
+            target = await own.get(Commons, commons.id)
+            member = await own.get(Organisation, org.id)
+            assert target is not None and member is not None
+            await ops.declare(own, member, target, uses, base_url=BASE, creator_id=None)
+
+    await asyncio.gather(*(declare_as(org) for org in organisations))
+    await database.dispose()
+    await session.refresh(commons)
+    assert commons.uses_count == 6
