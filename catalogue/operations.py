@@ -88,7 +88,9 @@ async def create_commons(
     base_url: str,
     creator_id: int | None,
     maintainer_ids: list[int],
+    commit: bool = True,
 ) -> Commons:
+    """A new local commons; ``commit=False`` only flushes, for a caller's larger transaction."""
     cleaned = validate_commons(data, creating=True)
     if await get_local_commons(session, cleaned["slug"]) is not None:
         raise InvalidFields(
@@ -107,12 +109,20 @@ async def create_commons(
     await _set_tags(session, commons.id, tags)
     for organisation_id in dict.fromkeys(maintainer_ids):
         session.add(CommonsMaintainer(commons_id=commons.id, organisation_id=organisation_id))
-    await session.commit()
+    if commit:
+        await session.commit()
+    else:
+        await session.flush()
     return commons
 
 
 async def update_commons(
-    session: AsyncSession, commons: Commons, data: dict[str, Any], *, editor_id: int | None
+    session: AsyncSession,
+    commons: Commons,
+    data: dict[str, Any],
+    *,
+    editor_id: int | None,
+    commit: bool = True,
 ) -> Commons:
     cleaned = validate_commons(data, creating=False)
     tags = cleaned.pop("tags")
@@ -123,7 +133,10 @@ async def update_commons(
     session.add(commons)
     assert commons.id is not None
     await _set_tags(session, commons.id, tags)
-    await session.commit()
+    if commit:
+        await session.commit()
+    else:
+        await session.flush()
     return commons
 
 

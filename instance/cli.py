@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import secrets
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from catalogue.errors import InvalidField, InvalidFields
+from catalogue.exchange import ExportFormat, ImportFormat
 from instance.bundle import bundled
 from instance.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, ConfigError, Settings, load_settings
 from instance.database import Database, NotMigrated, check_migrated, upgrade
+
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from instance.transfer import ImportReport
 
 app = typer.Typer(
     help="Terreau: a federated catalogue of commons and the co-funding of their improvements.",
@@ -185,7 +193,12 @@ def demo(
 
     async def job(database: Database) -> DemoResult:
         async with database.session() as session:
-            return await load_demo(session, config.instance.base_url, admin_password)
+            return await load_demo(
+                session,
+                config.instance.base_url,
+                admin_password,
+                currency=config.instance.currency,
+            )
 
     try:
         result = run(job, config)
@@ -195,11 +208,125 @@ def demo(
         f"Demo data: {result.organisations_created} organisations"
         f" and {result.people_created} people added."
     )
+    typer.echo(
+        f"Catalogue: {result.commons_created} commons, {result.declarations_created}"
+        f" declarations and {result.improvements_created} improvements added."
+    )
     typer.secho(
         f"Admin login: {result.admin_email} / {result.admin_password}",
         fg=typer.colors.GREEN,
         bold=True,
     )
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="A CSV, JSON or publiccode.yml file.")],
+    file_format: Annotated[
+        ImportFormat | None,
+        typer.Option("--format", help="The file's format (default: guessed from its name)."),
+    ] = None,
+    maintainer: Annotated[
+        str | None,
+        typer.Option(help="Slug of the local organisation that maintains rows naming none."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row, write nothing.")
+    ] = False,
+) -> None:
+    """Import commons: all rows or none. Existing slugs are updated.
+
+    Exits with 1 and the list of refused rows when any row (or the file) is refused: then
+    nothing is written.
+    """
+    from catalogue.exchange import ImportFileError, guess_format, parse_rows
+    from instance.transfer import UnknownOrganisation, import_commons
+
+    config = settings()
+    chosen = file_format or guess_format(file.name)
+    if chosen is None:
+        raise fail(f"Cannot tell the format of {file}: use --format csv, json or publiccode.")
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise fail(f"Cannot read {file}: {error}") from None
+    try:
+        rows = parse_rows(text, chosen)
+    except ImportFileError as error:
+        raise fail(f"{file}: {error} Nothing imported.", 1) from None
+
+    async def job(database: Database) -> ImportReport:
+        async with database.session() as session:
+            if dry_run or not sys.stderr.isatty():
+                return await _import(session, None)
+            with typer.progressbar(length=len(rows), label="Importing", file=sys.stderr) as bar:
+                return await _import(session, bar.update)
+
+    async def _import(
+        session: AsyncSession, progress: Callable[[int], None] | None
+    ) -> ImportReport:
+        return await import_commons(
+            session,
+            rows,
+            base_url=config.instance.base_url,
+            default_maintainer=maintainer.strip().lower() if maintainer else None,
+            dry_run=dry_run,
+            progress=progress,
+        )
+
+    try:
+        report = run(job, config)
+    except UnknownOrganisation as error:
+        raise fail(f"--maintainer: {error}") from None
+    _print_import_report(report)
+
+
+def _print_import_report(report: ImportReport) -> None:
+    counts = f"created {len(report.created)}, updated {len(report.updated)}"
+    if report.skipped_remote:
+        counts += f", skipped {report.skipped_remote} remote commons (only their origin edits them)"
+    if report.rejected:
+        for rejected in report.rejected:
+            for line in rejected.lines():
+                typer.secho(line, fg=typer.colors.RED, err=True)
+        raise fail(f"{len(report.rejected)} row(s) refused: nothing imported.", 1)
+    if report.dry_run:
+        typer.echo(f"Dry run, nothing written: would have {counts}.")
+    else:
+        typer.echo(f"Imported: {counts}.")
+
+
+@app.command("export")
+def export_command(
+    file_format: Annotated[
+        ExportFormat,
+        typer.Option("--format", help="json: everything public; csv: the commons table."),
+    ] = ExportFormat.JSON,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of to stdout.")
+    ] = None,
+) -> None:
+    """Export everything public (JSON), or the local commons as the CSV import reads."""
+    from instance.transfer import export_commons_csv, export_data
+
+    config = settings()
+
+    async def job(database: Database) -> str:
+        async with database.session() as session:
+            if file_format == ExportFormat.CSV:
+                return await export_commons_csv(session)
+            data = await export_data(session, base_url=config.instance.base_url)
+            return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+    text = run(job, config)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise fail(f"Cannot write {output}: {error}") from None
+    typer.echo(f"Wrote {output}.")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from catalogue.territories import parse_territory
 from instance import i18n
 from instance.bundle import bundled
 from instance.config import Settings
+from instance.formatting import display_helpers
 from instance.passwords import MIN_LENGTH
 from instance.security import csrf_token
 
@@ -61,6 +62,7 @@ def make_environment(settings: Settings) -> Environment:
         organisation_kinds=[(k.value, k) for k in OrganisationKind],
         language_name=i18n.language_name,
         password_min_length=MIN_LENGTH,
+        **display_helpers(),
     )
     return env
 

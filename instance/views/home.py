@@ -2,36 +2,78 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from catalogue.commons import Commons
+from catalogue.declarations import Declaration, DeclarationKind
+from catalogue.improvements import Improvement, ImprovementStatus
 from catalogue.organisations import Organisation
-from instance.accounts import Account
+from catalogue.queries import open_improvements, tags_of, visible
 from instance.forms import read_form
 from instance.http import safe_next
 from instance.observability import metrics_endpoint
 from instance.sessions import current_account
 from instance.templating import render
 
+NEWEST = 6
+OPEN_SHOWN = 6
+
 
 async def home(request: Request) -> Response:
+    """The figures, the improvements open for funding and the newest commons."""
     async with request.app.state.db.session() as session:
         await current_account(request, session)
-        organisations = (await session.exec(select(func.count()).select_from(Organisation))).one()
-        people = (await session.exec(select(func.count()).select_from(Account))).one()
+        figures = {
+            "commons_count": await _count(session, select(func.count()).where(visible())),
+            "organisation_count": await _count(
+                session, select(func.count()).select_from(Organisation)
+            ),
+            "uses_count": await _count(
+                session,
+                select(func.count()).where(
+                    Declaration.kind == DeclarationKind.USES,
+                    col(Declaration.withdrawn_at).is_(None),
+                ),
+            ),
+            "open_count": await _count(
+                session,
+                select(func.count())
+                .select_from(Improvement)
+                .join(Commons, col(Commons.id) == col(Improvement.commons_id))
+                .where(Improvement.status == ImprovementStatus.OPEN, visible()),
+            ),
+        }
         newest = (
             await session.exec(
-                select(Organisation).order_by(col(Organisation.created_at).desc()).limit(6)
+                select(Commons)
+                .where(visible())
+                .order_by(col(Commons.created_at).desc(), col(Commons.id).desc())
+                .limit(NEWEST)
             )
         ).all()
+        tags = await tags_of(session, [c.id for c in newest if c.id is not None])
+        needs = await open_improvements(session, request.app.state.funding, limit=OPEN_SHOWN)
     return render(
         request,
         "home.html",
-        {"organisation_count": organisations, "people_count": people, "newest": newest},
+        {
+            **figures,
+            "newest": newest,
+            "tags": tags,
+            "open_improvements": needs,
+        },
     )
+
+
+async def _count(session: AsyncSession, query: Any) -> int:
+    return int((await session.exec(query)).one())
 
 
 async def switch_language(request: Request) -> Response:

@@ -12,8 +12,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from catalogue.declarations import DeclarationKind
 from catalogue.errors import N_, InvalidFields
 from catalogue.organisations import Organisation, OrganisationKind
+from catalogue.queries import uses_of
 from catalogue.territories import territory_choices
 from instance import memberships as ms
 from instance.forms import field_errors, read_form
@@ -86,10 +88,21 @@ async def organisation_page(request: Request) -> Response:
         organisation = await _organisation(session, request.path_params["slug"])
         people = await ms.members(session, organisation)
         manager = await ms.can_manage(session, account, organisation)
+        declarations = [
+            (declaration, commons)
+            for declaration, commons in await uses_of(session, organisation)
+            if not commons.hidden and commons.merged_into_id is None
+        ]
     return render(
         request,
         "organisations/page.html",
-        {"organisation": organisation, "members": people, "can_manage": manager},
+        {
+            "organisation": organisation,
+            "members": people,
+            "can_manage": manager,
+            "uses": [(d, c) for d, c in declarations if d.kind == DeclarationKind.USES],
+            "interests": [(d, c) for d, c in declarations if d.kind == DeclarationKind.INTERESTED],
+        },
     )
 
 
@@ -129,8 +142,7 @@ async def organisation_settings(request: Request) -> Response:
         form = await read_form(request)
         try:
             await ms.update_organisation(session, organisation, form)
-        except InvalidFields as error:
-            await session.rollback()
+        except InvalidFields as error:  # validation runs before any change: nothing to undo
             return render(
                 request,
                 "organisations/form.html",

@@ -117,7 +117,9 @@ def test_migrate_create_admin_and_demo(
     first = runner.invoke(app, [*base, "demo", "--admin-password", "demo admin password"])
     assert first.exit_code == 0, first.output
     assert "13 organisations" in first.output
+    assert "Catalogue: 46 commons, 60 declarations and 16 improvements added." in first.output
     assert "Admin login: admin@terreau.example / demo admin password" in first.output
     again = runner.invoke(app, [*base, "demo"])
     assert "0 organisations and 0 people added" in again.output
+    assert "Catalogue: 0 commons, 0 declarations and 0 improvements added." in again.output
     assert "Admin login: admin@terreau.example / " in again.output

@@ -175,3 +175,12 @@ def test_the_list_filters_by_kind_and_paginates(database_url: str, tmp_path) -> 
         assert "Page 1 of 2" in page_one.text
         assert "Lieu 2" not in page_one.text
         assert "Lieu 2" in client.get("/orgs?kind=tiers-lieu&page=2").text
+
+
+def test_a_wrong_setting_redisplays_the_form(client: TestClient) -> None:
+    sign_up(client, "a@example.org")
+    create_org(client)
+    response = post_form(client, "/orgs/la-fabrique-du-coin/settings", {**ORG, "name": ""})
+    assert response.status_code == 422
+    assert "Give the organisation&#39;s name." in response.text
+    assert "La Fabrique du Coin" in client.get("/orgs/la-fabrique-du-coin").text

@@ -140,7 +140,13 @@ def test_every_form_route_checks_the_csrf_token(client: TestClient) -> None:
     post_form(client, "/orgs/new", {"name": "Lieu", "kind": "tiers-lieu"})
     membership = re.search(r"members/(\d+)/remove", client.get("/orgs/lieu/members").text)
     assert membership
-    params = {"slug": "lieu", "membership": membership.group(1), "account": "1"}
+    params = {
+        "slug": "lieu",
+        "membership": membership.group(1),
+        "account": "1",
+        "declaration": "1",
+        "number": "1",
+    }
     posts = [r for r in client.app.routes if isinstance(r, Route) and "POST" in (r.methods or ())]
     assert len(posts) >= 10
     for route in posts:
