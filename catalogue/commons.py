@@ -87,7 +87,7 @@ class Commons(SQLModel, table=True):
     maturity: str = Field(default=Maturity.IN_DEVELOPMENT, max_length=32, index=True)
     languages: str = Field(default="", max_length=100)  # comma-separated ISO 639 codes
     territory: str = Field(default="", max_length=32, index=True)
-    hidden: bool = Field(default=False, index=True)
+    hidden: bool = Field(default=False)
     merged_into_id: int | None = Field(
         default=None,
         sa_column=Column(Integer, ForeignKey("commons.id", ondelete="SET NULL"), nullable=True),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, TypeVar
 
-from sqlalchemy import ColumnElement, and_, func, text
+from sqlalchemy import ColumnElement, and_, false, func, literal_column, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -56,6 +56,8 @@ class Page(Generic[T]):
     total: int
     page: int
     per_page: int
+    # True when there are more than ``total`` items: counting stopped at a limit.
+    capped: bool = False
 
     @property
     def pages(self) -> int:
@@ -80,11 +82,9 @@ def _text_condition(dialect: str, terms: list[str]) -> ColumnElement[bool]:
             .where(text("commons_search MATCH :fts").bindparams(fts=_fts5_query(terms)))
         )
     words = " ".join(terms)
-    document = func.to_tsvector("french", Commons.search_document).op("||")(
-        func.to_tsvector("english", Commons.search_document)
-    )
+    # commons.search_vector: a stored column generated from search_document (migration 0002).
     query = func.plainto_tsquery("french", words).op("||")(func.plainto_tsquery("english", words))
-    return document.op("@@")(query)
+    return literal_column("commons.search_vector").op("@@")(query)
 
 
 def _territory_codes(territory: str) -> list[str]:
@@ -102,7 +102,9 @@ def _territory_codes(territory: str) -> list[str]:
 
 
 def visible() -> ColumnElement[bool]:
-    return and_(col(Commons.hidden).is_(False), col(Commons.merged_into_id).is_(None))
+    # "hidden = false" exactly as the partial sort indexes of migration 0002 say it, so that
+    # both databases see the query implies their predicate and use them.
+    return and_(col(Commons.hidden) == false(), col(Commons.merged_into_id).is_(None))
 
 
 def _filtered(
@@ -137,10 +139,22 @@ SORTS = {
 }
 
 
-async def list_commons(session: AsyncSession, wanted: CatalogueFilter) -> Page[Commons]:
+async def list_commons(
+    session: AsyncSession, wanted: CatalogueFilter, *, count_limit: int | None = None
+) -> Page[Commons]:
+    """A page of the catalogue; ``count_limit`` stops counting there (a frequent search word
+    matches thousands of commons, and counting them all costs more than finding the page).
+    """
     dialect = session.bind.dialect.name if session.bind else "sqlite"
-    count_query = _filtered(select(Commons), dialect, wanted).with_only_columns(func.count())
-    total = (await session.exec(count_query)).one()  # type: ignore[call-overload]
+    matching = _filtered(select(Commons), dialect, wanted).with_only_columns(col(Commons.id))
+    if count_limit is not None:
+        matching = matching.limit(count_limit + 1)
+    count_query = select(func.count()).select_from(matching.subquery())
+    total = int((await session.exec(count_query)).one())
+    capped = count_limit is not None and total > count_limit
+    if capped:
+        assert count_limit is not None
+        total = count_limit
     rows = (
         await session.exec(
             _filtered(select(Commons), dialect, wanted)
@@ -149,7 +163,7 @@ async def list_commons(session: AsyncSession, wanted: CatalogueFilter) -> Page[C
             .limit(wanted.per_page)
         )
     ).all()
-    return Page(list(rows), int(total), wanted.page, wanted.per_page)
+    return Page(list(rows), total, wanted.page, wanted.per_page, capped)
 
 
 async def tags_of(session: AsyncSession, commons_ids: Sequence[int]) -> dict[int, list[str]]:

@@ -68,16 +68,19 @@ class Database:
         await self.engine.dispose()
 
 
-# Full-text search is made by a migration, not by a model: SQLite's FTS5 table (and its shadow
-# tables), PostgreSQL's expression index.
-UNMODELLED = ("commons_search", "ix_commons_search")
+# Made by migrations, not by models: full-text search (SQLite's FTS5 table and its shadow
+# tables; PostgreSQL's generated tsvector column and its index) and the catalogue's sort
+# indexes, whose mixed ASC/DESC orders the models cannot declare.
+UNMODELLED = ("commons_search", "ix_commons_search", "search_vector", "ix_commons_visible_")
 
 
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
     """What Alembic compares: everything modelled, not the full-text search structures."""
-    return not (type_ in ("table", "index") and name is not None and name.startswith(UNMODELLED))
+    return not (
+        type_ in ("table", "index", "column") and name is not None and name.startswith(UNMODELLED)
+    )
 
 
 def alembic_config(url: str, connection: Connection | None = None) -> Config:

@@ -40,6 +40,9 @@ from instance.templating import render
 
 # The catalogue shows fewer cards per page than settings.limits.page_size: each card is large.
 PER_PAGE = 20
+# Beyond this many results the page says "more than 1,000": nobody pages that far, and
+# counting every match of a frequent word costs more than finding the page (bench/).
+COUNT_LIMIT = 1000
 MAX_QUERY = 200
 MAX_PAGE = 10_000
 FIELDS = (
@@ -129,7 +132,7 @@ async def catalogue(request: Request) -> Response:
         raise HTTPException(400, error.message) from None
     async with request.app.state.db.session() as session:
         account = await current_account(request, session)
-        page = await queries.list_commons(session, wanted)
+        page = await queries.list_commons(session, wanted, count_limit=COUNT_LIMIT)
         tags = await queries.tags_of(session, [c.id for c in page.items if c.id is not None])
         proposer = await can.can_propose(session, account)
     return render(

@@ -278,3 +278,13 @@ async def test_concurrent_declarations_are_all_counted(
     await database.dispose()
     await session.refresh(commons)
     assert commons.uses_count == 6
+
+
+async def test_counting_can_stop_at_a_limit(session: AsyncSession) -> None:
+    org = await organisation(session, "cae")
+    for index in range(4):
+        await make_commons(session, org, name=f"Wiki {index}", slug=f"wiki-{index}")
+    exact = await list_commons(session, CatalogueFilter(text="wiki"), count_limit=4)
+    assert (exact.total, exact.capped) == (4, False)
+    capped = await list_commons(session, CatalogueFilter(text="wiki", per_page=2), count_limit=3)
+    assert (capped.total, capped.capped, len(capped.items)) == (3, True, 2)
