@@ -329,6 +329,38 @@ def export_command(
     typer.echo(f"Wrote {output}.")
 
 
+matching = typer.Typer(
+    help="Matching programs: simulate the rules before launching a program.",
+    no_args_is_help=True,
+)
+app.add_typer(matching, name="matching")
+
+
+@matching.command("simulate")
+def matching_simulate(
+    scenario: Annotated[Path, typer.Argument(help="A scenario JSON file (see pledges/scenario.py).")],
+) -> None:
+    """Apply the matching rules to a scenario and print the matches as JSON.
+
+    Uses no database and no settings: a funder sizes an envelope with it before launching.
+    """
+    import json
+
+    from pledges.scenario import ScenarioError, simulate
+
+    try:
+        data = json.loads(scenario.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise fail(f"Cannot read {scenario}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise fail(f"{scenario} is not valid JSON: {error}") from None
+    try:
+        result = simulate(data)
+    except ScenarioError as error:
+        raise fail(f"Invalid scenario: {error}") from None
+    typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
 def main() -> None:
     app(prog_name="terreau")
 
