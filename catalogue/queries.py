@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from sqlalchemy import ColumnElement, and_, false, func, literal_column, text
+from sqlalchemy.orm import load_only
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -202,6 +203,11 @@ class CommonsPage:
 
 
 DECLARATIONS_SHOWN = 100
+DECLARATION_LIST_COLUMNS = (
+    "id", "uri", "origin", "organisation_id", "commons_id", "kind", "since", "comment",
+    "satisfaction", "created_at", "withdrawn_at",
+)  # fmt: skip
+ORGANISATION_LIST_COLUMNS = ("id", "uri", "origin", "slug", "name", "kind", "territory")
 
 
 async def _declarations(
@@ -210,6 +216,17 @@ async def _declarations(
     query = (
         select(Declaration, Organisation)
         .join(Organisation, col(Organisation.id) == col(Declaration.organisation_id))
+        # Only what a list of users shows: these rows are the bulk of a popular commons' page.
+        .options(
+            load_only(
+                *(getattr(Declaration, name) for name in DECLARATION_LIST_COLUMNS),
+                raiseload=True,
+            ),
+            load_only(
+                *(getattr(Organisation, name) for name in ORGANISATION_LIST_COLUMNS),
+                raiseload=True,
+            ),
+        )
         .where(
             Declaration.commons_id == commons_id,
             Declaration.kind == kind,
