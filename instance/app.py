@@ -13,7 +13,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from catalogue.funding import FundingSource, NothingPledgedYet
+from catalogue.funding import FundingSource
 from instance import i18n
 from instance.config import Settings
 from instance.database import Database, check_migrated
@@ -22,6 +22,7 @@ from instance.observability import Metrics, RequestObserver, configure_logging
 from instance.security import BodySizeLimit, SecurityHeaders
 from instance.templating import make_environment
 from instance.views import accounts, admin, api, commons, feeds, home, improvements, organisations
+from pledges.funding import LedgerFunding
 
 STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE = "terreau_session"
@@ -98,7 +99,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.templates = make_environment(settings)
-    # Where funding totals come from; the pledges package plugs its ledger in here (issue #4).
-    funding: FundingSource = NothingPledgedYet()
+    # Where the catalogue's funding totals come from: live pledges and current matches.
+    funding: FundingSource = LedgerFunding()
     app.state.funding = funding
     return app

@@ -338,7 +338,9 @@ app.add_typer(matching, name="matching")
 
 @matching.command("simulate")
 def matching_simulate(
-    scenario: Annotated[Path, typer.Argument(help="A scenario JSON file (see pledges/scenario.py).")],
+    scenario: Annotated[
+        Path, typer.Argument(help="A scenario JSON file (see pledges/scenario.py).")
+    ],
 ) -> None:
     """Apply the matching rules to a scenario and print the matches as JSON.
 

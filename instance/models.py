@@ -6,6 +6,14 @@ from catalogue.improvements import Improvement, Milestone
 from catalogue.organisations import Organisation
 from instance.accounts import Account, LoginFailure
 from instance.memberships import Membership
+from pledges.models import (
+    LedgerEntry,
+    LedgerHead,
+    Match,
+    MatchingProgram,
+    Pledge,
+    ProgramApproval,
+)
 
 __all__ = [
     "Account",
@@ -14,8 +22,14 @@ __all__ = [
     "CommonsTag",
     "Declaration",
     "Improvement",
+    "LedgerEntry",
+    "LedgerHead",
     "LoginFailure",
+    "Match",
+    "MatchingProgram",
     "Membership",
     "Milestone",
     "Organisation",
+    "Pledge",
+    "ProgramApproval",
 ]

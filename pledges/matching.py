@@ -49,6 +49,8 @@ class Eligibility:
     instances: frozenset[str] | None = None
     categories: frozenset[str] | None = None
     improvements: frozenset[Hashable] | None = None
+    # With manual approval, only the contributors the funder approved.
+    contributors: frozenset[Hashable] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class Program:
             and (rules.instances is None or contributor.instance in rules.instances)
             and (rules.categories is None or improvement.category in rules.categories)
             and (rules.improvements is None or improvement.id in rules.improvements)
+            and (rules.contributors is None or contributor.id in rules.contributors)
         )
 
 

@@ -1,0 +1,186 @@
+"""Recomputing every match in one transaction, and writing each change to the ledger.
+
+Every money transaction starts with ``take_ledger_lock``; ``recompute`` then applies the pure
+rules (pledges.matching) to everything this instance knows and records the difference from
+the stored matches as ledger entries: created, adjusted or released.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from decimal import Decimal
+from fractions import Fraction
+from urllib.parse import urlsplit
+
+from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from catalogue.columns import utcnow
+from catalogue.commons import Commons
+from catalogue.improvements import Improvement as ImprovementRow
+from catalogue.organisations import Organisation
+from pledges import matching
+from pledges.models import (
+    LIVE_STATUSES,
+    ApprovalStatus,
+    LedgerEntry,
+    LedgerHead,
+    LedgerKind,
+    Match,
+    MatchingProgram,
+    Pledge,
+    ProgramApproval,
+    ProgramStatus,
+)
+
+
+async def take_ledger_lock(session: AsyncSession) -> None:
+    """Serialise money transactions: call first, before reading anything they depend on."""
+    result = await session.exec(
+        update(LedgerHead).where(col(LedgerHead.id) == 1).values(revision=LedgerHead.revision + 1)
+    )
+    if result.rowcount == 0:  # the first transaction ever: make the row (migrations add it too)
+        session.add(LedgerHead(id=1, revision=1))
+        await session.flush()
+
+
+def parse_ratio(text: str) -> Fraction:
+    return Fraction(Decimal(text))
+
+
+def _set(text: str) -> frozenset[str] | None:
+    values = frozenset(v.strip() for v in text.split(",") if v.strip())
+    return values or None
+
+
+def program_rules(program: MatchingProgram, approved: frozenset[int] | None) -> matching.Program:
+    listed = _set(program.eligible_improvements)
+    return matching.Program(
+        id=program.id,
+        funder=program.funder_id,
+        ratio=parse_ratio(program.ratio),
+        budget=program.budget_cents,
+        starts=program.starts_at,
+        ends=program.ends_at,
+        per_contributor_cap=program.per_contributor_cap_cents,
+        per_improvement_cap=program.per_improvement_cap_cents,
+        min_pledge=program.min_pledge_cents,
+        priority=program.priority,
+        eligible=matching.Eligibility(
+            kinds=_set(program.eligible_kinds),
+            instances=_set(program.eligible_instances),
+            categories=_set(program.eligible_categories),
+            improvements=frozenset(int(i) for i in listed) if listed else None,
+            contributors=approved if program.manual_approval else None,
+        ),
+    )
+
+
+async def current_inputs(
+    session: AsyncSession, local_domain: str, extra: list[matching.Pledge] | None = None
+) -> tuple[
+    list[matching.Improvement],
+    list[matching.Contributor],
+    list[matching.Program],
+    list[matching.Pledge],
+]:
+    """Everything the rules need, as this instance knows it now."""
+    pledges = (
+        await session.exec(select(Pledge).where(col(Pledge.status).in_(LIVE_STATUSES)))
+    ).all()
+    rules_pledges = [
+        matching.Pledge(
+            p.id, p.organisation_id, p.improvement_id, p.amount_cents, p.pledged_at, p.status
+        )
+        for p in pledges
+    ] + (extra or [])
+    improvement_ids = {p.improvement for p in rules_pledges}
+    organisation_ids = {p.contributor for p in rules_pledges}
+    improvements = [
+        matching.Improvement(i.id, i.budget_cents, kind)
+        for i, kind in (
+            await session.exec(
+                select(ImprovementRow, Commons.kind)
+                .join(Commons, col(Commons.id) == col(ImprovementRow.commons_id))
+                .where(col(ImprovementRow.id).in_(improvement_ids))
+            )
+        ).all()
+    ]
+    contributors = [
+        matching.Contributor(o.id, o.kind, o.origin or local_domain)
+        for o in (
+            await session.exec(
+                select(Organisation).where(col(Organisation.id).in_(organisation_ids))
+            )
+        ).all()
+    ]
+    programs_rows = (
+        await session.exec(
+            select(MatchingProgram).where(MatchingProgram.status != ProgramStatus.DRAFT)
+        )
+    ).all()
+    approvals: dict[int, set[int]] = {}
+    for approval in (
+        await session.exec(
+            select(ProgramApproval).where(ProgramApproval.status == ApprovalStatus.APPROVED)
+        )
+    ).all():
+        approvals.setdefault(approval.program_id, set()).add(approval.organisation_id)
+    programs = [program_rules(p, frozenset(approvals.get(p.id or 0, set()))) for p in programs_rows]
+    return improvements, contributors, programs, rules_pledges
+
+
+async def recompute(session: AsyncSession, base_url: str, cause: str) -> list[LedgerEntry]:
+    """Bring the stored matches to what the rules say now; the ledger records each change.
+
+    The caller holds the ledger lock and commits.
+    """
+    result = matching.compute_matches(*await current_inputs(session, urlsplit(base_url).netloc))
+    wanted: dict[tuple[Hashable, Hashable], int] = {
+        (m.program, m.pledge): m.amount for m in result.matches
+    }
+    stored = {(m.program_id, m.pledge_id): m for m in (await session.exec(select(Match))).all()}
+    now = utcnow()
+    entries: list[LedgerEntry] = []
+    for key in sorted(set(wanted) | set(stored), key=lambda k: (str(k[0]), str(k[1]))):
+        program_id, pledge_id = key
+        before = stored[key].amount_cents if key in stored else 0
+        after = wanted.get(key, 0)
+        if before == after:
+            continue
+        kind = (
+            LedgerKind.CREATED
+            if before == 0
+            else LedgerKind.RELEASED
+            if after == 0
+            else LedgerKind.ADJUSTED
+        )
+        entry = LedgerEntry(
+            program_id=int(program_id),  # type: ignore[call-overload]
+            pledge_id=int(pledge_id),  # type: ignore[call-overload]
+            kind=kind,
+            delta_cents=after - before,
+            amount_after_cents=after,
+            cause=cause[:200],
+            at=now,
+        )
+        entries.append(entry)
+        session.add(entry)
+        if key in stored:
+            match = stored[key]
+            if after == 0:
+                await session.delete(match)
+            else:
+                match.amount_cents = after
+                session.add(match)
+        else:
+            session.add(
+                Match(
+                    uri=f"{base_url}/programs/{program_id}/matches/{pledge_id}",
+                    program_id=int(program_id),  # type: ignore[call-overload]
+                    pledge_id=int(pledge_id),  # type: ignore[call-overload]
+                    amount_cents=after,
+                )
+            )
+    await session.flush()
+    return entries

@@ -1,0 +1,210 @@
+"""Pledging, paying, cancelling, refunding, and running programs: each one transaction that
+takes the ledger lock first and recomputes the matches before it commits.
+
+Callers check who may act (a member for their organisation; maintainers or a treasurer for
+payments; a funder's admins for programs); these check what is valid.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from catalogue.columns import utcnow
+from catalogue.errors import N_, InvalidField, InvalidFields
+from catalogue.improvements import Improvement, ImprovementStatus
+from catalogue.money import Money
+from catalogue.organisations import Organisation
+from pledges import matching
+from pledges.funding import LedgerFunding
+from pledges.ledger import current_inputs, recompute, take_ledger_lock
+from pledges.models import MatchingProgram, Pledge, PledgeStatus, ProgramStatus
+from pledges.programs import validate_program
+
+MAX_PLEDGE_CENTS = 10_000_000_00
+
+
+def _refuse(field: str, message: str, **params: Any) -> InvalidFields:
+    return InvalidFields([InvalidField(field, message, **params)])
+
+
+async def still_needed(session: AsyncSession, improvement: Improvement) -> int:
+    """Budget minus live pledges and matches (never below 0), as the ledger stands now."""
+    assert improvement.id is not None
+    pledged, matched = (await LedgerFunding().totals(session, [improvement.id])).get(
+        improvement.id, (0, 0)
+    )
+    return max(0, improvement.budget_cents - pledged - matched)
+
+
+async def make_pledge(
+    session: AsyncSession,
+    organisation: Organisation,
+    improvement: Improvement,
+    amount_cents: int,
+    *,
+    base_url: str,
+    created_by_id: int | None,
+    at: datetime | None = None,
+) -> Pledge:
+    """Record a pledge and the matches it brings, or refuse it with the field at fault."""
+    assert organisation.id is not None and improvement.id is not None
+    if amount_cents <= 0:
+        raise _refuse("amount", N_("The amount must be more than zero."))
+    if amount_cents > MAX_PLEDGE_CENTS:
+        raise _refuse("amount", N_("This amount is larger than allowed."))
+    await take_ledger_lock(session)
+    await session.refresh(improvement)  # its status and budget as they are under the lock
+    if improvement.status != ImprovementStatus.OPEN:
+        raise _refuse("improvement", N_("This improvement is not open for funding."))
+    need = await still_needed(session, improvement)
+    if amount_cents > need and not improvement.allow_overfunding:
+        raise _refuse(
+            "amount",
+            N_("Only %(amount)s %(currency)s is still needed."),
+            amount=Money(need, improvement.currency).decimal_string(),
+            currency=improvement.currency,
+        )
+    pledge = Pledge(
+        uri=f"{base_url}/pledges/{uuid.uuid4().hex}",
+        organisation_id=organisation.id,
+        improvement_id=improvement.id,
+        amount_cents=amount_cents,
+        currency=improvement.currency,
+        created_by_id=created_by_id,
+        pledged_at=at or utcnow(),
+    )
+    session.add(pledge)
+    await session.flush()
+    await recompute(session, base_url, f"pledge {pledge.id} made")
+    await session.commit()
+    return pledge
+
+
+async def estimate(
+    session: AsyncSession,
+    organisation: Organisation,
+    improvement: Improvement,
+    amount_cents: int,
+    *,
+    base_url: str,
+    at: datetime | None = None,
+) -> list[tuple[int, int]]:
+    """(program id, cents) a pledge of this amount would bring now, changing nothing."""
+    from urllib.parse import urlsplit
+
+    hypothetical = matching.Pledge(
+        -1, organisation.id, improvement.id, amount_cents, at or utcnow(), "pledged"
+    )
+    inputs = await current_inputs(session, urlsplit(base_url).netloc, extra=[hypothetical])
+    result = matching.compute_matches(*inputs)
+    return [(int(m.program), m.amount) for m in result.matches if m.pledge == -1]  # type: ignore[call-overload]
+
+
+async def _change_status(
+    session: AsyncSession,
+    pledge: Pledge,
+    allowed_from: PledgeStatus,
+    target: PledgeStatus,
+    base_url: str,
+    message: str,
+) -> None:
+    await take_ledger_lock(session)
+    await session.refresh(pledge)
+    if pledge.status != allowed_from:
+        raise _refuse("status", message)
+    pledge.status = target
+    pledge.changed_at = utcnow()
+    session.add(pledge)
+    await session.flush()
+    await recompute(session, base_url, f"pledge {pledge.id} {target}")
+    await session.commit()
+
+
+async def cancel_pledge(session: AsyncSession, pledge: Pledge, *, base_url: str) -> None:
+    await _change_status(
+        session,
+        pledge,
+        PledgeStatus.PLEDGED,
+        PledgeStatus.CANCELLED,
+        base_url,
+        N_("Only a pledge not yet paid can be cancelled."),
+    )
+
+
+async def refund_pledge(session: AsyncSession, pledge: Pledge, *, base_url: str) -> None:
+    await _change_status(
+        session,
+        pledge,
+        PledgeStatus.PAID,
+        PledgeStatus.REFUNDED,
+        base_url,
+        N_("Only a paid pledge can be refunded."),
+    )
+
+
+async def record_payment(
+    session: AsyncSession,
+    pledge: Pledge,
+    *,
+    paid_on: date,
+    method: str,
+    reference: str,
+    recorded_by_id: int | None,
+    base_url: str,
+) -> None:
+    if not method.strip():
+        raise _refuse("method", N_("Say how it was paid (transfer, cheque…)."))
+    if paid_on > utcnow().date():
+        raise _refuse("paid_on", N_("This date is in the future."))
+    pledge.paid_on = paid_on
+    pledge.payment_method = method.strip()[:50]
+    pledge.payment_reference = reference.strip()[:200]
+    pledge.payment_recorded_by_id = recorded_by_id
+    await _change_status(
+        session,
+        pledge,
+        PledgeStatus.PLEDGED,
+        PledgeStatus.PAID,
+        base_url,
+        N_("Only a pledge not yet paid can be marked as paid."),
+    )
+
+
+async def create_program(
+    session: AsyncSession, funder: Organisation, data: dict[str, Any], *, base_url: str
+) -> MatchingProgram:
+    cleaned = validate_program(data)
+    assert funder.id is not None
+    program = MatchingProgram(
+        uri=f"{base_url}/programs/{uuid.uuid4().hex}", funder_id=funder.id, **cleaned
+    )
+    session.add(program)
+    await session.commit()
+    return program
+
+
+async def set_program_status(
+    session: AsyncSession, program: MatchingProgram, status: str, *, base_url: str
+) -> None:
+    if status not in {s.value for s in ProgramStatus}:
+        raise _refuse("status", N_("Choose draft, active or closed."))
+    await take_ledger_lock(session)
+    program.status = status
+    session.add(program)
+    await session.flush()
+    await recompute(session, base_url, f"program {program.id} {status}")
+    await session.commit()
+
+
+async def pledges_of_improvement(session: AsyncSession, improvement_id: int) -> list[Pledge]:
+    query = (
+        select(Pledge)
+        .where(Pledge.improvement_id == improvement_id)
+        .order_by(col(Pledge.pledged_at), col(Pledge.id))
+    )
+    return list((await session.exec(query)).all())
