@@ -21,7 +21,18 @@ from instance.errors import EXCEPTION_HANDLERS
 from instance.observability import Metrics, RequestObserver, configure_logging
 from instance.security import BodySizeLimit, SecurityHeaders
 from instance.templating import make_environment
-from instance.views import accounts, admin, api, commons, feeds, home, improvements, organisations
+from instance.views import (
+    accounts,
+    admin,
+    api,
+    commons,
+    feeds,
+    home,
+    improvements,
+    organisations,
+    pledges,
+    programs,
+)
 from pledges.funding import LedgerFunding
 
 STATIC = Path(__file__).parent / "static"
@@ -73,6 +84,8 @@ def create_app(settings: Settings) -> Starlette:
         *admin.routes,
         *commons.routes,
         *improvements.routes,
+        *pledges.routes,
+        *programs.routes,
         *feeds.routes,
         *api.routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -1,0 +1,7 @@
+"""Pledges pages (issue #4)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []
