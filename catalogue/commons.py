@@ -15,7 +15,7 @@ from catalogue.columns import UTCDateTime, utcnow
 from catalogue.errors import N_, InvalidField, InvalidFields
 from catalogue.federated import origin_field, uri_field
 from catalogue.licences import normalise_licence
-from catalogue.organisations import RESERVED_SLUGS, SLUG, clean_website, slugify
+from catalogue.organisations import clean_slug, clean_website
 from catalogue.territories import parse_territory
 from catalogue.text import fold, render_markdown
 
@@ -210,17 +210,10 @@ def validate_commons(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     cleaned["description_html"] = render_markdown(description)
 
     if creating:
-        slug = str(data.get("slug", "") or "").strip().lower() or slugify(name)
-        if not SLUG.match(slug):
-            errors.append(
-                InvalidField(
-                    "slug",
-                    N_("Use 1 to 64 lower-case letters, digits and hyphens, not at either end."),
-                )
-            )
-        elif slug in RESERVED_SLUGS:
-            errors.append(InvalidField("slug", N_("This address is reserved; choose another.")))
-        cleaned["slug"] = slug
+        try:
+            cleaned["slug"] = clean_slug(str(data.get("slug", "") or ""), name)
+        except InvalidField as error:
+            errors.append(error)
 
     kind = str(data.get("kind", "") or "")
     if kind not in {k.value for k in CommonsKind}:

@@ -90,6 +90,18 @@ def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_name).strip("-")[:64].strip("-")
 
 
+def clean_slug(value: str, name: str) -> str:
+    """The slug asked for, or one made from the name; raises InvalidField when unusable."""
+    slug = value.strip().lower() or slugify(name)
+    if not SLUG.match(slug):
+        raise InvalidField(
+            "slug", N_("Use 1 to 64 lower-case letters, digits and hyphens, not at either end.")
+        )
+    if slug in RESERVED_SLUGS:
+        raise InvalidField("slug", N_("This address is reserved; choose another."))
+    return slug
+
+
 def luhn_ok(digits: str) -> bool:
     """The Luhn check INSEE applies to SIREN and SIRET numbers."""
     total = 0
@@ -138,17 +150,10 @@ def validate_organisation(data: dict[str, Any], *, creating: bool) -> dict[str, 
     cleaned["sort_key"] = fold(name)[:200]
 
     if creating:
-        slug = str(data.get("slug", "")).strip().lower() or slugify(name)
-        if not SLUG.match(slug):
-            errors.append(
-                InvalidField(
-                    "slug",
-                    N_("Use 1 to 64 lower-case letters, digits and hyphens, not at either end."),
-                )
-            )
-        elif slug in RESERVED_SLUGS:
-            errors.append(InvalidField("slug", N_("This address is reserved; choose another.")))
-        cleaned["slug"] = slug
+        try:
+            cleaned["slug"] = clean_slug(str(data.get("slug", "") or ""), name)
+        except InvalidField as error:
+            errors.append(error)
 
     kind = str(data.get("kind", ""))
     if kind not in {k.value for k in OrganisationKind}:

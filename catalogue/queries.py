@@ -274,20 +274,23 @@ async def improvement_views(
     ]
 
 
+async def maintainers_of(session: AsyncSession, commons_id: int) -> list[Organisation]:
+    query = (
+        select(Organisation)
+        .join(CommonsMaintainer, col(CommonsMaintainer.organisation_id) == col(Organisation.id))
+        .where(CommonsMaintainer.commons_id == commons_id)
+        .order_by(col(Organisation.sort_key), col(Organisation.id))
+    )
+    return list((await session.exec(query)).all())
+
+
 async def commons_page(
     session: AsyncSession, commons: Commons, source: FundingSource, *, include_drafts: bool
 ) -> CommonsPage:
     """Everything the commons page shows, in a fixed number of queries."""
     assert commons.id is not None
     tags = (await tags_of(session, [commons.id]))[commons.id]
-    maintainers = (
-        await session.exec(
-            select(Organisation)
-            .join(CommonsMaintainer, col(CommonsMaintainer.organisation_id) == col(Organisation.id))
-            .where(CommonsMaintainer.commons_id == commons.id)
-            .order_by(col(Organisation.sort_key))
-        )
-    ).all()
+    maintainers = await maintainers_of(session, commons.id)
     query = select(Improvement).where(Improvement.commons_id == commons.id)
     if not include_drafts:
         query = query.where(Improvement.status != ImprovementStatus.DRAFT)

@@ -37,6 +37,7 @@ from catalogue.queries import (
     Sort,
     improvement_views,
     list_commons,
+    maintainers_of,
     tags_of,
     visible,
 )
@@ -308,14 +309,7 @@ async def get_commons_view(
     commons = await public_commons(session, path_slug(request))
     assert commons.id is not None
     tags = (await tags_of(session, [commons.id]))[commons.id]
-    maintainers = (
-        await session.exec(
-            select(Organisation)
-            .join(CommonsMaintainer, col(CommonsMaintainer.organisation_id) == col(Organisation.id))
-            .where(CommonsMaintainer.commons_id == commons.id)
-            .order_by(col(Organisation.sort_key), col(Organisation.id))
-        )
-    ).all()
+    maintainers = await maintainers_of(session, commons.id)
     return CommonsDetail(
         **commons_fields(commons, tags, request.app.state.settings.instance.base_url),
         description=commons.description,
