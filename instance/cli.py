@@ -9,6 +9,7 @@ import re
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -361,6 +362,54 @@ def matching_simulate(
     except ScenarioError as error:
         raise fail(f"Invalid scenario: {error}") from None
     typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+class PledgesFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+pledges_app = typer.Typer(
+    help="Pledges and matches: export them for a funder's or a treasurer's books.",
+    no_args_is_help=True,
+)
+app.add_typer(pledges_app, name="pledges")
+
+
+@pledges_app.command("export")
+def pledges_export(
+    file_format: Annotated[
+        PledgesFormat,
+        typer.Option(
+            "--format", help="json: pledges, matches and the ledger; csv: one pledge a row."
+        ),
+    ] = PledgesFormat.JSON,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of to stdout.")
+    ] = None,
+) -> None:
+    """Export every pledge (with included_in_matching) and every match; JSON adds the ledger."""
+    from pledges.exports import export_csv, export_json
+    from pledges.reports import export_lines
+
+    config = settings()
+
+    async def job(database: Database) -> str:
+        async with database.session() as session:
+            lines, matches, ledger = await export_lines(session)
+        if file_format == PledgesFormat.CSV:
+            return export_csv(lines, matches)
+        return export_json(lines, matches, ledger, currency=config.instance.currency)
+
+    text = run(job, config)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise fail(f"Cannot write {output}: {error}") from None
+    typer.echo(f"Wrote {output}.")
 
 
 def main() -> None:

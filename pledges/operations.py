@@ -22,10 +22,23 @@ from catalogue.organisations import Organisation
 from pledges import matching
 from pledges.funding import LedgerFunding
 from pledges.ledger import current_inputs, recompute, take_ledger_lock
-from pledges.models import MatchingProgram, Pledge, PledgeStatus, ProgramStatus
+from pledges.models import (
+    ApprovalStatus,
+    MatchingProgram,
+    Pledge,
+    PledgeStatus,
+    ProgramApproval,
+    ProgramStatus,
+)
 from pledges.programs import validate_program
 
 MAX_PLEDGE_CENTS = 10_000_000_00
+# A closed program keeps the matches of the pledges in its window; it never reopens.
+PROGRAM_TRANSITIONS = {
+    ProgramStatus.DRAFT: {ProgramStatus.ACTIVE},
+    ProgramStatus.ACTIVE: {ProgramStatus.CLOSED},
+    ProgramStatus.CLOSED: set(),
+}
 
 
 def _refuse(field: str, message: str, **params: Any) -> InvalidFields:
@@ -194,6 +207,9 @@ async def set_program_status(
     if status not in {s.value for s in ProgramStatus}:
         raise _refuse("status", N_("Choose draft, active or closed."))
     await take_ledger_lock(session)
+    await session.refresh(program)
+    if status not in PROGRAM_TRANSITIONS[ProgramStatus(program.status)]:
+        raise _refuse("status", N_("A program goes from draft to active, then to closed."))
     program.status = status
     session.add(program)
     await session.flush()
@@ -208,3 +224,48 @@ async def pledges_of_improvement(session: AsyncSession, improvement_id: int) -> 
         .order_by(col(Pledge.pledged_at), col(Pledge.id))
     )
     return list((await session.exec(query)).all())
+
+
+async def update_program(
+    session: AsyncSession, program: MatchingProgram, data: dict[str, Any], *, base_url: str
+) -> MatchingProgram:
+    """Change a program's rules, then recompute (a no-op for drafts, which match nothing)."""
+    cleaned = validate_program(data)
+    await take_ledger_lock(session)
+    for key, value in cleaned.items():
+        setattr(program, key, value)
+    session.add(program)
+    await session.flush()
+    await recompute(session, base_url, f"program {program.id} changed")
+    await session.commit()
+    return program
+
+
+async def decide_approval(
+    session: AsyncSession,
+    program: MatchingProgram,
+    organisation: Organisation,
+    approved: bool,
+    *,
+    base_url: str,
+) -> ProgramApproval:
+    """Approve or refuse a contributor of a manual-approval program, and recompute."""
+    assert program.id is not None and organisation.id is not None
+    await take_ledger_lock(session)
+    query = select(ProgramApproval).where(
+        ProgramApproval.program_id == program.id,
+        ProgramApproval.organisation_id == organisation.id,
+    )
+    approval = (await session.exec(query)).first() or ProgramApproval(
+        program_id=program.id, organisation_id=organisation.id
+    )
+    approval.status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REFUSED
+    approval.decided_at = utcnow()
+    session.add(approval)
+    await session.flush()
+    decision = "approved" if approved else "refused"
+    await recompute(
+        session, base_url, f"program {program.id}: organisation {organisation.id} {decision}"
+    )
+    await session.commit()
+    return approval

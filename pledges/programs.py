@@ -74,6 +74,13 @@ def validate_program(data: dict[str, Any]) -> dict[str, Any]:
         value = data.get(field, "")
         items = value if isinstance(value, list) else str(value or "").split(",")
         cleaned[field] = ",".join(str(v).strip() for v in items if str(v).strip())
+    if any(not item.isdigit() for item in cleaned["eligible_improvements"].split(",") if item):
+        errors.append(
+            InvalidField(
+                "eligible_improvements",
+                N_("List improvements by their numbers, separated by commas."),
+            )
+        )
     try:
         cleaned["priority"] = int(str(data.get("priority", "0") or "0"))
     except ValueError:

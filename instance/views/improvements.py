@@ -32,6 +32,7 @@ from instance.i18n import gettext as _
 from instance.sessions import current_account, flash
 from instance.templating import render
 from instance.views.commons import editable_commons, load_commons
+from instance.views.pledges import pledge_section
 
 FIELDS = ("title", "description", "budget", "milestones", "provider", "deadline")
 # What the button leading to each status says.
@@ -177,6 +178,7 @@ async def _render_page(
             "can_edit": editor,
             "transitions": transitions(improvement.status) if editor else [],
             "errors": errors or {},
+            **await pledge_section(request, session, improvement, editor=editor),
         },
         status_code=status_code,
     )

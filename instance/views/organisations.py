@@ -22,6 +22,7 @@ from instance.forms import field_errors, read_form
 from instance.i18n import gettext as _
 from instance.sessions import current_account, flash, require_account
 from instance.templating import render
+from instance.views.pledges import pledges_of_organisation, status_label
 
 FIELDS = ("name", "slug", "kind", "description", "website", "territory", "siret")
 
@@ -93,6 +94,7 @@ async def organisation_page(request: Request) -> Response:
             for declaration, commons in await uses_of(session, organisation)
             if not commons.hidden and commons.merged_into_id is None
         ]
+        pledges = await pledges_of_organisation(session, organisation)
     return render(
         request,
         "organisations/page.html",
@@ -102,6 +104,8 @@ async def organisation_page(request: Request) -> Response:
             "can_manage": manager,
             "uses": [(d, c) for d, c in declarations if d.kind == DeclarationKind.USES],
             "interests": [(d, c) for d, c in declarations if d.kind == DeclarationKind.INTERESTED],
+            "pledges": pledges,
+            "pledge_status_label": status_label,
         },
     )
 

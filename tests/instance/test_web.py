@@ -146,6 +146,9 @@ def test_every_form_route_checks_the_csrf_token(client: TestClient) -> None:
         "account": "1",
         "declaration": "1",
         "number": "1",
+        "pledge": "1",
+        "program": "1",
+        "organisation": "lieu",
     }
     posts = [r for r in client.app.routes if isinstance(r, Route) and "POST" in (r.methods or ())]
     assert len(posts) >= 10

@@ -219,6 +219,7 @@ async def test_payment_is_recorded_and_keeps_the_match(session: AsyncSession) ->
         ({"budget": "-5"}, "budget"),
         ({"ends": "2020-01-01T00:00Z"}, "ends"),
         ({"name": ""}, "name"),
+        ({"eligible_improvements": "12, abc"}, "eligible_improvements"),
     ],
 )
 def test_programs_refuse_bad_rules(changes: dict[str, str], field: str) -> None:
@@ -292,3 +293,13 @@ async def test_concurrent_pledges_never_overdraw_a_nearly_empty_envelope(
     assert matched == 123456  # the envelope, exactly: 24 full matches and 3,456 cents
     replayed = (await session.exec(select(func.sum(LedgerEntry.delta_cents)))).one()
     assert replayed == matched
+
+
+async def test_a_program_goes_from_draft_to_active_to_closed_only(session: AsyncSession) -> None:
+    funder = await organisation(session, "ftl", "funder")
+    program = await ftl_program(session, funder)
+    with pytest.raises(InvalidFields, match="from draft to active"):
+        await set_program_status(session, program, "draft", base_url=BASE)
+    await set_program_status(session, program, "closed", base_url=BASE)
+    with pytest.raises(InvalidFields, match="from draft to active"):
+        await set_program_status(session, program, "active", base_url=BASE)
