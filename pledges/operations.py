@@ -269,3 +269,14 @@ async def decide_approval(
     )
     await session.commit()
     return approval
+
+
+async def improvement_changed(
+    session: AsyncSession, improvement: Improvement, *, base_url: str
+) -> None:
+    """Recompute after an improvement's budget or status changed: matches follow the budget
+    (rule 4), and a cancelled improvement's matches stay as the rules say until its pledges
+    are cancelled or refunded."""
+    await take_ledger_lock(session)
+    await recompute(session, base_url, f"improvement {improvement.id} changed")
+    await session.commit()

@@ -33,6 +33,7 @@ from instance.sessions import current_account, flash
 from instance.templating import render
 from instance.views.commons import editable_commons, load_commons
 from instance.views.pledges import pledge_section
+from pledges.operations import improvement_changed
 
 FIELDS = ("title", "description", "budget", "milestones", "provider", "deadline")
 # What the button leading to each status says.
@@ -236,6 +237,9 @@ async def improvement_edit(request: Request) -> Response:
                 request, commons, providers, errors=errors, values=form, status_code=422, **page
             )
         await ops.update_improvement(session, improvement, cleaned, provider_id=chosen)
+        await improvement_changed(
+            session, improvement, base_url=request.app.state.settings.instance.base_url
+        )
     flash(request, _("The improvement is saved."))
     return RedirectResponse(
         f"/commons/{commons.slug}/improvements/{improvement.number}", status_code=303
@@ -259,6 +263,9 @@ async def improvement_status(request: Request) -> Response:
         current, target = improvement.status, form.get("status", "")
         try:
             await ops.change_status(session, improvement, target)
+            await improvement_changed(
+                session, improvement, base_url=request.app.state.settings.instance.base_url
+            )
         except InvalidFields as error:
             refused = error.errors[0]
             message = _(

@@ -303,3 +303,30 @@ async def test_a_program_goes_from_draft_to_active_to_closed_only(session: Async
     await set_program_status(session, program, "closed", base_url=BASE)
     with pytest.raises(InvalidFields, match="from draft to active"):
         await set_program_status(session, program, "active", base_url=BASE)
+
+
+async def test_matches_follow_a_lower_budget(session: AsyncSession) -> None:
+    from pledges.operations import improvement_changed
+
+    funder, place = (
+        await organisation(session, "ftl", "funder"),
+        await organisation(session, "lieu"),
+    )
+    improvement = await open_improvement(session, place, budget="1000")
+    program = await ftl_program(session, funder)
+    pledge = await make_pledge(
+        session, place, improvement, 30000, base_url=BASE, created_by_id=None
+    )
+    assert await stored_matches(session) == {(program.id, pledge.id): 30000}
+    await ops.update_improvement(
+        session,
+        improvement,
+        validate_improvement({"title": "Export", "budget": "400"}),
+        provider_id=None,
+    )
+    await improvement_changed(session, improvement, base_url=BASE)
+    assert await stored_matches(session) == {(program.id, pledge.id): 10000}
+    kinds = [
+        e.kind for e in (await session.exec(select(LedgerEntry).order_by(LedgerEntry.id))).all()
+    ]
+    assert kinds == ["created", "adjusted"]
