@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from live import LiveInstance, live_instance
 from playwright.sync_api import Browser, sync_playwright
 from screenshot import CHROMIUM, CHROMIUM_ARGS  # scripts/screenshot.py: one list of flags
 
@@ -39,3 +41,11 @@ def browser() -> Iterator[Browser]:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[LiveInstance]:
+    with live_instance(
+        tmp_path / "instance", database_url=f"sqlite+aiosqlite:///{tmp_path / 'terreau.db'}"
+    ) as instance:
+        yield instance

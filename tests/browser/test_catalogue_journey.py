@@ -10,59 +10,18 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from live import LOOPBACK, LiveInstance, live_instance
+from browsing import Watch, open_page
+from live import LiveInstance
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Route, expect
+from playwright.sync_api import Browser, expect
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "compost et communs"
 ORGANISATION = "La Fabrique du Coin"
-
-
-@dataclass
-class Watch:
-    """Requests beyond 127.0.0.1 and console errors (CSP violations among them)."""
-
-    outside: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    def guard(self, route: Route) -> None:
-        if urlsplit(route.request.url).hostname == LOOPBACK:
-            route.continue_()
-        else:
-            self.outside.append(route.request.url)
-            route.abort()
-
-    def console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.problems.append(f"console: {message.text}")
-
-
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[LiveInstance]:
-    with live_instance(
-        tmp_path / "instance", database_url=f"sqlite+aiosqlite:///{tmp_path / 'terreau.db'}"
-    ) as instance:
-        yield instance
-
-
-def open_page(browser: Browser, live: LiveInstance, watch: Watch) -> tuple[BrowserContext, Page]:
-    context = browser.new_context(
-        locale="en-US", base_url=live.base_url, viewport={"width": 1280, "height": 900}
-    )
-    context.set_default_timeout(10_000)
-    context.route("**/*", watch.guard)
-    page = context.new_page()
-    page.on("console", watch.console)
-    page.on("pageerror", lambda error: watch.problems.append(f"page error: {error}"))
-    return context, page
 
 
 def logo_png() -> bytes:

@@ -9,20 +9,15 @@ loses its labels fails here, not only in an audit.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from live import LOOPBACK, LiveInstance, live_instance
+from browsing import Watch, open_page
+from live import LiveInstance
 from playwright.sync_api import (
     Browser,
-    BrowserContext,
-    ConsoleMessage,
     Locator,
     Page,
-    Route,
     expect,
 )
 
@@ -32,47 +27,6 @@ PASSWORD = "compost et communs"
 AMINA = ("Amina Diallo", "amina@fabrique.example")
 LOUIS = ("Louis Martin", "louis@fabrique.example")
 ORGANISATION = "La Fabrique du Coin"
-
-
-@dataclass
-class Watch:
-    """What the pages did that they should not: leave 127.0.0.1, fail, break their own CSP."""
-
-    outside: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    def guard(self, route: Route) -> None:
-        """Let only loopback requests through: a test never reaches the outside world."""
-        if urlsplit(route.request.url).hostname == LOOPBACK:
-            route.continue_()
-        else:
-            self.outside.append(route.request.url)
-            route.abort()
-
-    def console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":  # CSP violations and failed loads are reported here
-            self.problems.append(f"console: {message.text}")
-
-
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[LiveInstance]:
-    with live_instance(
-        tmp_path / "instance", database_url=f"sqlite+aiosqlite:///{tmp_path / 'terreau.db'}"
-    ) as instance:
-        yield instance
-
-
-def open_page(browser: Browser, live: LiveInstance, watch: Watch) -> tuple[BrowserContext, Page]:
-    """A fresh browser profile (own cookies) whose reader asks for English, watched."""
-    context = browser.new_context(
-        locale="en-US", base_url=live.base_url, viewport={"width": 1280, "height": 900}
-    )
-    context.set_default_timeout(10_000)
-    context.route("**/*", watch.guard)
-    page = context.new_page()
-    page.on("console", watch.console)
-    page.on("pageerror", lambda error: watch.problems.append(f"page error: {error}"))
-    return context, page
 
 
 def main_nav(page: Page) -> Locator:

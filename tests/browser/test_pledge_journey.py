@@ -8,14 +8,11 @@ found by their labels and buttons by their names, as a screen reader would.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from live import LOOPBACK, LiveInstance, live_instance
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Route, expect
+from browsing import Watch, open_page
+from live import LiveInstance
+from playwright.sync_api import Browser, expect
 
 pytestmark = pytest.mark.browser
 
@@ -23,47 +20,15 @@ PASSWORD = "compost et communs"
 ADMIN = "admin@terreau.example"
 
 
-@dataclass
-class Watch:
-    """Requests beyond 127.0.0.1 and console errors (CSP violations among them)."""
-
-    outside: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    def guard(self, route: Route) -> None:
-        if urlsplit(route.request.url).hostname == LOOPBACK:
-            route.continue_()
-        else:
-            self.outside.append(route.request.url)
-            route.abort()
-
-    def console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.problems.append(f"console: {message.text}")
-
-
-def open_page(browser: Browser, live: LiveInstance, watch: Watch) -> tuple[BrowserContext, Page]:
-    context = browser.new_context(
-        locale="en-US", base_url=live.base_url, viewport={"width": 1280, "height": 900}
-    )
-    context.set_default_timeout(10_000)
-    context.route("**/*", watch.guard)
-    page = context.new_page()
-    page.on("console", watch.console)
-    page.on("pageerror", lambda error: watch.problems.append(f"page error: {error}"))
-    return context, page
-
-
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[LiveInstance]:
-    with live_instance(
-        tmp_path / "instance", database_url=f"sqlite+aiosqlite:///{tmp_path / 'terreau.db'}"
-    ) as instance:
-        instance.terreau("demo", "--admin-password", PASSWORD)
-        yield instance
+def demo(live: LiveInstance) -> LiveInstance:
+    """The live instance with the demo data, whose admin belongs to several organisations."""
+    live.terreau("demo", "--admin-password", PASSWORD)
+    return live
 
 
-def test_pledge_with_the_estimate_then_confirm(browser: Browser, live: LiveInstance) -> None:
+def test_pledge_with_the_estimate_then_confirm(browser: Browser, demo: LiveInstance) -> None:
+    live = demo
     watch = Watch()
     context, page = open_page(browser, live, watch)
 
