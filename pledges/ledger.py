@@ -18,8 +18,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from catalogue.columns import utcnow
 from catalogue.commons import Commons
 from catalogue.improvements import Improvement as ImprovementRow
+from catalogue.improvements import ImprovementStatus
 from catalogue.organisations import Organisation
 from pledges import matching
+from pledges.funding import LedgerFunding
 from pledges.models import (
     LIVE_STATUSES,
     ApprovalStatus,
@@ -135,7 +137,8 @@ async def recompute(session: AsyncSession, base_url: str, cause: str) -> list[Le
 
     The caller holds the ledger lock and commits.
     """
-    result = matching.compute_matches(*await current_inputs(session, urlsplit(base_url).netloc))
+    inputs = await current_inputs(session, urlsplit(base_url).netloc)
+    result = matching.compute_matches(*inputs)
     wanted: dict[tuple[Hashable, Hashable], int] = {
         (m.program, m.pledge): m.amount for m in result.matches
     }
@@ -183,4 +186,40 @@ async def recompute(session: AsyncSession, base_url: str, cause: str) -> list[Le
                 )
             )
     await session.flush()
+    await refresh_needs(session, {int(i.id) for i in inputs[0]})  # type: ignore[call-overload]
     return entries
+
+
+async def refresh_needs(session: AsyncSession, improvement_ids: set[int]) -> None:
+    """Set each affected commons' need to what its open improvements still lack.
+
+    The catalogue counts a need from budgets alone (it knows no money); once pledges exist the
+    catalogue's "most in need of funds" sort must subtract them, so every recompute refreshes
+    the commons whose improvements have pledges.
+    """
+    if not improvement_ids:
+        return
+    commons_ids = set(
+        (
+            await session.exec(
+                select(ImprovementRow.commons_id).where(col(ImprovementRow.id).in_(improvement_ids))
+            )
+        ).all()
+    )
+    open_rows = (
+        await session.exec(
+            select(ImprovementRow).where(
+                col(ImprovementRow.commons_id).in_(commons_ids),
+                ImprovementRow.status == ImprovementStatus.OPEN,
+            )
+        )
+    ).all()
+    totals = await LedgerFunding().totals(session, [i.id for i in open_rows if i.id is not None])
+    need = dict.fromkeys(commons_ids, 0)
+    for improvement in open_rows:
+        pledged, matched = totals.get(improvement.id or 0, (0, 0))
+        need[improvement.commons_id] += max(0, improvement.budget_cents - pledged - matched)
+    for commons_id, cents in need.items():
+        await session.exec(
+            update(Commons).where(col(Commons.id) == commons_id).values(need_cents=cents)
+        )

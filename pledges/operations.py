@@ -21,7 +21,7 @@ from catalogue.money import Money
 from catalogue.organisations import Organisation
 from pledges import matching
 from pledges.funding import LedgerFunding
-from pledges.ledger import current_inputs, recompute, take_ledger_lock
+from pledges.ledger import current_inputs, recompute, refresh_needs, take_ledger_lock
 from pledges.models import (
     ApprovalStatus,
     MatchingProgram,
@@ -279,4 +279,6 @@ async def improvement_changed(
     are cancelled or refunded."""
     await take_ledger_lock(session)
     await recompute(session, base_url, f"improvement {improvement.id} changed")
+    assert improvement.id is not None
+    await refresh_needs(session, {improvement.id})
     await session.commit()

@@ -330,3 +330,19 @@ async def test_matches_follow_a_lower_budget(session: AsyncSession) -> None:
         e.kind for e in (await session.exec(select(LedgerEntry).order_by(LedgerEntry.id))).all()
     ]
     assert kinds == ["created", "adjusted"]
+
+
+async def test_the_catalogue_need_counts_pledges_and_matches(session: AsyncSession) -> None:
+    from catalogue.commons import Commons
+
+    funder, place = (
+        await organisation(session, "ftl", "funder"),
+        await organisation(session, "lieu"),
+    )
+    improvement = await open_improvement(session, place, budget="1000")
+    await ftl_program(session, funder)
+    commons = await session.get(Commons, improvement.commons_id)
+    assert commons is not None and commons.need_cents == 100000
+    await make_pledge(session, place, improvement, 30000, base_url=BASE, created_by_id=None)
+    await session.refresh(commons)
+    assert commons.need_cents == 100000 - 30000 - 30000
