@@ -202,7 +202,9 @@ class CommonsPage:
     improvements: list[ImprovementView]
 
 
-DECLARATIONS_SHOWN = 100
+# Names listed per kind on a commons page (the page gives the full count): the lists are the
+# bulk of a popular commons' page, in queries and in rendering (bench/catalogue.py).
+DECLARATIONS_SHOWN = 50
 DECLARATION_LIST_COLUMNS = (
     "id", "uri", "origin", "organisation_id", "commons_id", "kind", "since", "comment",
     "satisfaction", "created_at", "withdrawn_at",

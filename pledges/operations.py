@@ -282,3 +282,14 @@ async def improvement_changed(
     assert improvement.id is not None
     await refresh_needs(session, {improvement.id})
     await session.commit()
+
+
+async def commons_changed(session: AsyncSession, commons_id: int, *, base_url: str) -> None:
+    """Recompute after improvements moved to this commons (a merge): its need includes them."""
+    await take_ledger_lock(session)
+    await recompute(session, base_url, f"commons {commons_id} changed")
+    ids = (
+        await session.exec(select(Improvement.id).where(Improvement.commons_id == commons_id))
+    ).all()
+    await refresh_needs(session, {i for i in ids if i is not None})
+    await session.commit()

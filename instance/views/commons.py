@@ -37,6 +37,7 @@ from instance.memberships import get_local_organisation
 from instance.security import CSRF_FIELD, CSRF_HEADER, check_csrf
 from instance.sessions import current_account, flash, require_account
 from instance.templating import render
+from pledges.operations import commons_changed
 
 # The catalogue shows fewer cards per page than settings.limits.page_size: each card is large.
 PER_PAGE = 20
@@ -356,6 +357,10 @@ async def merge(request: Request) -> Response:
                     [InvalidField("target", N_("Give the address of a visible commons."))]
                 )
             await ops.merge_commons(session, duplicate, target)
+            assert target.id is not None
+            await commons_changed(
+                session, target.id, base_url=request.app.state.settings.instance.base_url
+            )
         except InvalidFields as error:
             return await render_commons_page(
                 request,

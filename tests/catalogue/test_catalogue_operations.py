@@ -288,3 +288,19 @@ async def test_counting_can_stop_at_a_limit(session: AsyncSession) -> None:
     assert (exact.total, exact.capped) == (4, False)
     capped = await list_commons(session, CatalogueFilter(text="wiki", per_page=2), count_limit=3)
     assert (capped.total, capped.capped, len(capped.items)) == (3, True, 2)
+
+
+async def test_the_commons_page_lists_at_most_a_page_of_users(session: AsyncSession) -> None:
+    from catalogue.queries import DECLARATIONS_SHOWN
+
+    org = await organisation(session, "cae")
+    commons = await make_commons(session, org)
+    uses = validate_declaration("uses", "", "", "", today=TODAY)
+    for index in range(DECLARATIONS_SHOWN + 3):
+        user = await organisation(session, f"lieu-{index:03d}")
+        await ops.declare(session, user, commons, uses, base_url=BASE, creator_id=None)
+    page = await commons_page(session, commons, NothingPledgedYet(), include_drafts=False)
+    await session.refresh(commons)
+    assert len(page.users) == DECLARATIONS_SHOWN
+    assert commons.uses_count == DECLARATIONS_SHOWN + 3
+    assert [o.slug for _d, o in page.users][:2] == ["lieu-000", "lieu-001"]

@@ -346,3 +346,20 @@ async def test_the_catalogue_need_counts_pledges_and_matches(session: AsyncSessi
     await make_pledge(session, place, improvement, 30000, base_url=BASE, created_by_id=None)
     await session.refresh(commons)
     assert commons.need_cents == 100000 - 30000 - 30000
+
+
+async def test_a_merge_carries_the_need_left_after_pledges(session: AsyncSession) -> None:
+    from catalogue.commons import Commons
+    from pledges.operations import commons_changed
+
+    place, other = await organisation(session, "lieu"), await organisation(session, "autre")
+    duplicate = await open_improvement(session, place, budget="1000")
+    kept = await open_improvement(session, other, budget="500")
+    await make_pledge(session, place, duplicate, 40000, base_url=BASE, created_by_id=None)
+    source = await session.get(Commons, duplicate.commons_id)
+    target = await session.get(Commons, kept.commons_id)
+    assert source is not None and target is not None and target.id is not None
+    await ops.merge_commons(session, source, target)
+    await commons_changed(session, target.id, base_url=BASE)
+    await session.refresh(target)
+    assert target.need_cents == 50000 + 60000
