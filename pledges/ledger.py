@@ -7,7 +7,8 @@ the stored matches as ledger entries: created, adjusted or released.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from urllib.parse import urlsplit
@@ -132,23 +133,32 @@ async def current_inputs(
     return improvements, contributors, programs, rules_pledges
 
 
-async def recompute(session: AsyncSession, base_url: str, cause: str) -> list[LedgerEntry]:
-    """Bring the stored matches to what the rules say now; the ledger records each change.
+@dataclass(frozen=True)
+class Change:
+    """One line of the ledger to write: a match moving from ``before`` to ``after`` cents."""
 
-    The caller holds the ledger lock and commits.
+    program: int
+    pledge: int
+    kind: LedgerKind
+    before: int
+    after: int
+
+    @property
+    def delta(self) -> int:
+        return self.after - self.before
+
+
+def changes(
+    stored: Mapping[tuple[int, int], int], wanted: Mapping[tuple[int, int], int]
+) -> list[Change]:
+    """The ledger lines that take the stored matches to the wanted ones, in a stable order.
+
+    Pure, so that its one promise is tested directly: replaying the lines from nothing gives
+    the matches, whatever sequence of recomputations produced them.
     """
-    inputs = await current_inputs(session, urlsplit(base_url).netloc)
-    result = matching.compute_matches(*inputs)
-    wanted: dict[tuple[Hashable, Hashable], int] = {
-        (m.program, m.pledge): m.amount for m in result.matches
-    }
-    stored = {(m.program_id, m.pledge_id): m for m in (await session.exec(select(Match))).all()}
-    now = utcnow()
-    entries: list[LedgerEntry] = []
-    for key in sorted(set(wanted) | set(stored), key=lambda k: (str(k[0]), str(k[1]))):
-        program_id, pledge_id = key
-        before = stored[key].amount_cents if key in stored else 0
-        after = wanted.get(key, 0)
+    lines = []
+    for key in sorted(set(stored) | set(wanted)):
+        before, after = stored.get(key, 0), wanted.get(key, 0)
         if before == after:
             continue
         kind = (
@@ -158,33 +168,48 @@ async def recompute(session: AsyncSession, base_url: str, cause: str) -> list[Le
             if after == 0
             else LedgerKind.ADJUSTED
         )
+        lines.append(Change(key[0], key[1], kind, before, after))
+    return lines
+
+
+async def recompute(session: AsyncSession, base_url: str, cause: str) -> list[LedgerEntry]:
+    """Bring the stored matches to what the rules say now; the ledger records each change.
+
+    The caller holds the ledger lock and commits.
+    """
+    inputs = await current_inputs(session, urlsplit(base_url).netloc)
+    result = matching.compute_matches(*inputs)
+    wanted = {(int(m.program), int(m.pledge)): m.amount for m in result.matches}  # type: ignore[call-overload]
+    rows = {(m.program_id, m.pledge_id): m for m in (await session.exec(select(Match))).all()}
+    now = utcnow()
+    entries: list[LedgerEntry] = []
+    for line in changes({k: m.amount_cents for k, m in rows.items()}, wanted):
         entry = LedgerEntry(
-            program_id=int(program_id),  # type: ignore[call-overload]
-            pledge_id=int(pledge_id),  # type: ignore[call-overload]
-            kind=kind,
-            delta_cents=after - before,
-            amount_after_cents=after,
+            program_id=line.program,
+            pledge_id=line.pledge,
+            kind=line.kind,
+            delta_cents=line.delta,
+            amount_after_cents=line.after,
             cause=cause[:200],
             at=now,
         )
         entries.append(entry)
         session.add(entry)
-        if key in stored:
-            match = stored[key]
-            if after == 0:
-                await session.delete(match)
-            else:
-                match.amount_cents = after
-                session.add(match)
-        else:
+        row = rows.get((line.program, line.pledge))
+        if row is None:
             session.add(
                 Match(
-                    uri=f"{base_url}/programs/{program_id}/matches/{pledge_id}",
-                    program_id=int(program_id),  # type: ignore[call-overload]
-                    pledge_id=int(pledge_id),  # type: ignore[call-overload]
-                    amount_cents=after,
+                    uri=f"{base_url}/programs/{line.program}/matches/{line.pledge}",
+                    program_id=line.program,
+                    pledge_id=line.pledge,
+                    amount_cents=line.after,
                 )
             )
+        elif line.after == 0:
+            await session.delete(row)
+        else:
+            row.amount_cents = line.after
+            session.add(row)
     await session.flush()
     await refresh_needs(session, {int(i.id) for i in inputs[0]})  # type: ignore[call-overload]
     return entries

@@ -234,3 +234,37 @@ def test_cancelling_a_pledge_is_the_same_as_never_making_it(scenario, data) -> N
     assert compute_matches(improvements, PEOPLE, programs, cancelled) == compute_matches(
         improvements, PEOPLE, programs, never
     )
+
+
+match_states = st.dictionaries(
+    st.tuples(st.integers(1, 4), st.integers(1, 12)), st.integers(1, 100_000), max_size=20
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(match_states, min_size=1, max_size=8))
+def test_the_ledger_replays_to_the_matches_whatever_the_recomputations(states) -> None:  # type: ignore[no-untyped-def]
+    """Each recomputation writes pledges.ledger.changes(stored, wanted); summing every line
+    from nothing gives the stored matches, and each line says truly what it did."""
+    from pledges.ledger import changes
+    from pledges.models import LedgerKind
+
+    stored: dict[tuple[int, int], int] = {}
+    replayed: dict[tuple[int, int], int] = {}
+    for wanted in states:
+        for line in changes(stored, wanted):
+            key = (line.program, line.pledge)
+            assert line.delta != 0
+            assert replayed.get(key, 0) == line.before
+            replayed[key] = replayed.get(key, 0) + line.delta
+            assert replayed[key] == line.after
+            expected_kind = (
+                LedgerKind.CREATED
+                if line.before == 0
+                else LedgerKind.RELEASED
+                if line.after == 0
+                else LedgerKind.ADJUSTED
+            )
+            assert line.kind == expected_kind
+        stored = dict(wanted)
+        assert {k: v for k, v in replayed.items() if v} == stored
