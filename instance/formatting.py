@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
@@ -21,32 +22,47 @@ from instance import i18n
 from instance.i18n import gettext as _
 
 
+@cache
+def _locale(code: str) -> Locale:
+    """Parsed once per code: a page formats hundreds of amounts and dates (bench/)."""
+    return Locale.parse(code)
+
+
+@cache
+def _whole_currency_pattern(language: str) -> str:
+    return str(_locale(language).currency_formats["standard"].pattern).replace(".00", "")
+
+
 def money(cents: int, currency: str = "EUR") -> str:
     """An amount in the reader's language; whole amounts without decimals ("4 000 €")."""
     language = i18n.current_language()
     if cents % 100 == 0:
-        pattern = Locale.parse(language).currency_formats["standard"].pattern.replace(".00", "")
+        pattern = _whole_currency_pattern(language)
         return format_currency(
-            Decimal(cents) / 100, currency, format=pattern, locale=language, currency_digits=False
+            Decimal(cents) / 100,
+            currency,
+            format=pattern,
+            locale=_locale(language),
+            currency_digits=False,
         )
-    return format_currency(Decimal(cents) / 100, currency, locale=language)
+    return format_currency(Decimal(cents) / 100, currency, locale=_locale(language))
 
 
 def percent(value: int) -> str:
-    return format_percent(Decimal(value) / 100, locale=i18n.current_language())
+    return format_percent(Decimal(value) / 100, locale=_locale(i18n.current_language()))
 
 
 def day(value: date | None) -> str:
     """A date (a declaration's "since", a deadline) in the reader's language."""
     if value is None:
         return ""
-    return format_date(value, format="long", locale=i18n.current_language())
+    return format_date(value, format="long", locale=_locale(i18n.current_language()))
 
 
 def language_label(code: str) -> str:
     """A language's name in the reader's language ("anglais" for a French reader)."""
     try:
-        return Locale.parse(code).get_display_name(i18n.current_language()) or code
+        return _locale(code).get_display_name(_locale(i18n.current_language())) or code
     except (ValueError, UnknownLocaleError):
         return code
 
