@@ -37,6 +37,11 @@ from pledges.models import (
 )
 
 
+def local_host(base_url: str) -> str:
+    """The instance name local contributors carry for ``eligible_instances`` rules."""
+    return urlsplit(base_url).netloc
+
+
 async def take_ledger_lock(session: AsyncSession) -> None:
     """Serialise money transactions: call first, before reading anything they depend on."""
     result = await session.exec(
@@ -177,7 +182,7 @@ async def recompute(session: AsyncSession, base_url: str, cause: str) -> list[Le
 
     The caller holds the ledger lock and commits.
     """
-    inputs = await current_inputs(session, urlsplit(base_url).netloc)
+    inputs = await current_inputs(session, local_host(base_url))
     result = matching.compute_matches(*inputs)
     wanted = {(int(m.program), int(m.pledge)): m.amount for m in result.matches}  # type: ignore[call-overload]
     rows = {(m.program_id, m.pledge_id): m for m in (await session.exec(select(Match))).all()}

@@ -21,7 +21,13 @@ from catalogue.money import Money
 from catalogue.organisations import Organisation
 from pledges import matching
 from pledges.funding import LedgerFunding
-from pledges.ledger import current_inputs, recompute, refresh_needs, take_ledger_lock
+from pledges.ledger import (
+    current_inputs,
+    local_host,
+    recompute,
+    refresh_needs,
+    take_ledger_lock,
+)
 from pledges.models import (
     ApprovalStatus,
     MatchingProgram,
@@ -108,12 +114,10 @@ async def estimate(
     at: datetime | None = None,
 ) -> list[tuple[int, int]]:
     """(program id, cents) a pledge of this amount would bring now, changing nothing."""
-    from urllib.parse import urlsplit
-
     hypothetical = matching.Pledge(
         -1, organisation.id, improvement.id, amount_cents, at or utcnow(), "pledged"
     )
-    inputs = await current_inputs(session, urlsplit(base_url).netloc, extra=[hypothetical])
+    inputs = await current_inputs(session, local_host(base_url), extra=[hypothetical])
     result = matching.compute_matches(*inputs)
     return [(int(m.program), m.amount) for m in result.matches if m.pledge == -1]  # type: ignore[call-overload]
 

@@ -36,7 +36,7 @@ from instance.sessions import current_account, flash, require_account
 from instance.templating import render
 from pledges import reports
 from pledges.exports import export_csv, export_json
-from pledges.ledger import parse_ratio
+from pledges.ledger import local_host, parse_ratio
 from pledges.models import MatchingProgram, ProgramStatus
 from pledges.operations import create_program, decide_approval, set_program_status, update_program
 from pledges.programs import validate_program
@@ -504,7 +504,7 @@ async def program_page(request: Request) -> Response:
         by_improvement = await reports.matches_by_improvement(session, program.id)
         by_contributor = await reports.matches_by_contributor(session, program.id)
         pending = (
-            await reports.pending_contributors(session, program, _host(settings.base_url))
+            await reports.pending_contributors(session, program, local_host(settings.base_url))
             if manager
             else []
         )
@@ -526,12 +526,6 @@ async def program_page(request: Request) -> Response:
             "decided": decided,
         },
     )
-
-
-def _host(base_url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(base_url).netloc
 
 
 async def funder_dashboard(request: Request) -> Response:
@@ -557,7 +551,9 @@ async def funder_dashboard(request: Request) -> Response:
         rows = []
         for program in programs:
             spent = used.get(program.id or 0, 0)
-            pending = await reports.pending_contributors(session, program, _host(settings.base_url))
+            pending = await reports.pending_contributors(
+                session, program, local_host(settings.base_url)
+            )
             rows.append(
                 {
                     "program": program,
