@@ -77,7 +77,12 @@ def _fts5_query(terms: list[str]) -> str:
 
 def _text_condition(dialect: str, terms: list[str]) -> ColumnElement[bool]:
     if dialect == "sqlite":
-        return col(Commons.id).in_(
+        # "+commons.id" keeps SQLite from starting at the matches: it has no statistics about
+        # FTS5, so it would look up every match and sort them all (13,000 rows and 17 ms for a
+        # frequent word). Testing membership while it walks the sort's index stops after the
+        # first page (2 ms); with no match at all, the walk reads the whole index in under 2 ms
+        # for 20,000 commons. Other filters with an index of their own still go first.
+        return literal_column("+commons.id").in_(
             select(text("rowid"))
             .select_from(text("commons_search"))
             .where(text("commons_search MATCH :fts").bindparams(fts=_fts5_query(terms)))

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -18,17 +19,20 @@ from instance import i18n
 from instance.config import Settings
 from instance.database import Database, check_migrated
 from instance.errors import EXCEPTION_HANDLERS
+from instance.federating import federation_for
 from instance.observability import Metrics, RequestObserver, configure_logging
 from instance.security import BodySizeLimit, SecurityHeaders
 from instance.templating import make_environment
 from instance.views import (
     accounts,
+    activitypub,
     admin,
     api,
     commons,
     feeds,
     home,
     improvements,
+    inbox,
     organisations,
     pledges,
     programs,
@@ -61,7 +65,11 @@ class RequestLanguage:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(
+    settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None
+) -> Starlette:
+    """The application; ``http_transport`` replaces the network for outgoing requests (tests
+    route them to other in-process instances)."""
     configure_logging(settings.logging)
     metrics = Metrics()
 
@@ -74,7 +82,9 @@ def create_app(settings: Settings) -> Starlette:
             await database.dispose()
             raise
         app.state.db = database
-        yield
+        async with federation_for(settings, database, http_transport) as federation:
+            app.state.federation = federation
+            yield
         await database.dispose()
 
     routes = [
@@ -88,6 +98,8 @@ def create_app(settings: Settings) -> Starlette:
         *programs.routes,
         *feeds.routes,
         *api.routes,
+        *activitypub.routes,
+        *inbox.routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(

@@ -119,6 +119,21 @@ class LimitSettings(Section):
     logo_max_bytes: int = Field(default=512 * 1024, ge=1024)
 
 
+class FederationSettings(Section):
+    enabled: bool = True
+    allow_private_addresses: bool = False
+    allow_http: bool = False
+    allow_list_only: bool = False
+    run_worker: bool = True
+    fetch_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    max_fetch_bytes: int = Field(default=1_048_576, ge=1024)
+    delivery_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    delivery_concurrency: int = Field(default=16, ge=1, le=256)
+    actor_cache_seconds: int = Field(default=86_400, ge=0)
+    failed_fetch_seconds: int = Field(default=3_600, ge=0)
+    signature_window_seconds: int = Field(default=300, ge=30, le=86_400)
+
+
 class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -129,6 +144,7 @@ class Settings(Section):
     database: DatabaseSettings = DatabaseSettings()
     accounts: AccountSettings = AccountSettings()
     limits: LimitSettings = LimitSettings()
+    federation: FederationSettings = FederationSettings()
     logging: LoggingSettings = LoggingSettings()
 
 

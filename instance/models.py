@@ -4,6 +4,17 @@ from catalogue.commons import Commons, CommonsMaintainer, CommonsTag
 from catalogue.declarations import Declaration
 from catalogue.improvements import Improvement, Milestone
 from catalogue.organisations import Organisation
+from federation.models import (
+    ActorKey,
+    Delivery,
+    FetchFailure,
+    Follower,
+    Following,
+    InboxItem,
+    KnownInstance,
+    OutboxActivity,
+    RemoteActor,
+)
 from instance.accounts import Account, LoginFailure
 from instance.memberships import Membership
 from pledges.models import (
@@ -17,11 +28,18 @@ from pledges.models import (
 
 __all__ = [
     "Account",
+    "ActorKey",
     "Commons",
     "CommonsMaintainer",
     "CommonsTag",
     "Declaration",
+    "Delivery",
+    "FetchFailure",
+    "Follower",
+    "Following",
     "Improvement",
+    "InboxItem",
+    "KnownInstance",
     "LedgerEntry",
     "LedgerHead",
     "LoginFailure",
@@ -30,6 +48,8 @@ __all__ = [
     "Membership",
     "Milestone",
     "Organisation",
+    "OutboxActivity",
     "Pledge",
     "ProgramApproval",
+    "RemoteActor",
 ]

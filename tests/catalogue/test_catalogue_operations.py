@@ -290,6 +290,44 @@ async def test_counting_can_stop_at_a_limit(session: AsyncSession) -> None:
     assert (capped.total, capped.capped, len(capped.items)) == (3, True, 2)
 
 
+@pytest.mark.parametrize("sort", list(Sort))
+async def test_a_search_is_ordered_by_every_sort(session: AsyncSession, sort: Sort) -> None:
+    """On SQLite a search walks the sort's own index and tests each row against the matches."""
+    org = await organisation(session, "cae")
+    other = await organisation(session, "lieu")
+    made = [
+        await make_commons(
+            session, org, name=name, slug=name.lower(), summary=word, description=word, tags=word
+        )
+        for name, word in (
+            ("Bravo", "wiki"),
+            ("Alpha", "wiki"),
+            ("Charlie", "tableur"),
+            ("Delta", "wiki"),
+        )
+    ]
+    uses = validate_declaration("uses", "", "", "", today=TODAY)
+    await ops.declare(session, org, made[1], uses, base_url=BASE, creator_id=None)
+    await ops.declare(session, other, made[1], uses, base_url=BASE, creator_id=None)
+    await ops.declare(session, org, made[3], uses, base_url=BASE, creator_id=None)
+    hidden = await make_commons(session, org, name="Echo", slug="echo", summary="un wiki")
+    hidden.hidden = True
+    await session.commit()
+    page = await list_commons(session, CatalogueFilter(text="wiki", sort=sort, per_page=2))
+    expected = {
+        Sort.USED: ["alpha", "delta", "bravo"],
+        Sort.RECENT: ["delta", "alpha", "bravo"],
+        Sort.NEED: ["alpha", "bravo", "delta"],
+        Sort.NAME: ["alpha", "bravo", "delta"],
+    }[sort]
+    assert [c.slug for c in page.items] == expected[:2]
+    assert page.total == 3
+    second = await list_commons(
+        session, CatalogueFilter(text="wiki", sort=sort, per_page=2, page=2)
+    )
+    assert [c.slug for c in second.items] == expected[2:]
+
+
 async def test_the_commons_page_lists_at_most_a_page_of_users(session: AsyncSession) -> None:
     from catalogue.queries import DECLARATIONS_SHOWN
 
