@@ -34,9 +34,46 @@ def improvement_uri(base_url: str, commons_slug: str, number: int) -> str:
     return f"{base_url}/commons/{commons_slug}/improvements/{number}"
 
 
+SLUG_OF_COMMONS = N_("Another commons already uses this address.")
+SLUG_OF_ORGANISATION = N_("Another organisation already uses this address.")
+SLUG_OF_OTHER_KIND_COMMONS = N_(
+    "A commons already uses this address (organisations and commons share addresses);"
+    " choose another."
+)
+SLUG_OF_OTHER_KIND_ORG = N_(
+    "An organisation already uses this address (organisations and commons share addresses);"
+    " choose another."
+)
+
+
 async def get_local_commons(session: AsyncSession, slug: str) -> Commons | None:
     query = select(Commons).where(Commons.slug == slug, col(Commons.origin).is_(None))
     return (await session.exec(query)).first()
+
+
+async def get_local_organisation(session: AsyncSession, slug: str) -> Organisation | None:
+    query = select(Organisation).where(
+        Organisation.slug == slug, col(Organisation.origin).is_(None)
+    )
+    return (await session.exec(query)).first()
+
+
+async def check_slug_free(
+    session: AsyncSession, slug: str, creating: type[Commons] | type[Organisation]
+) -> None:
+    """Refuse a slug any local commons or organisation holds, hidden or merged ones included.
+
+    A slug names an actor (``acct:slug@domain``): were an organisation and a commons to share
+    one, WebFinger could answer for only one of them, and Mastodon, which checks that the
+    actor's ``preferredUsername@host`` leads back to it, would refuse the other.
+    """
+    if await get_local_commons(session, slug) is not None:
+        message = SLUG_OF_COMMONS if creating is Commons else SLUG_OF_OTHER_KIND_COMMONS
+    elif await get_local_organisation(session, slug) is not None:
+        message = SLUG_OF_ORGANISATION if creating is Organisation else SLUG_OF_OTHER_KIND_ORG
+    else:
+        return
+    raise InvalidFields([InvalidField("slug", message)])
 
 
 async def lock_commons(session: AsyncSession, commons_id: int) -> None:
@@ -92,10 +129,7 @@ async def create_commons(
 ) -> Commons:
     """A new local commons; ``commit=False`` only flushes, for a caller's larger transaction."""
     cleaned = validate_commons(data, creating=True)
-    if await get_local_commons(session, cleaned["slug"]) is not None:
-        raise InvalidFields(
-            [InvalidField("slug", N_("Another commons already uses this address."))]
-        )
+    await check_slug_free(session, cleaned["slug"], Commons)
     tags = cleaned.pop("tags")
     commons = Commons(
         uri=commons_uri(base_url, cleaned["slug"]),

@@ -1,18 +1,38 @@
 """Our actors: the instance (Application), organisations (Organization), commons (Group).
 
-(Helper C implements this module; the signatures below are the contract others code against.)
+An actor's id is the permanent ``uri`` of the row it stands for, so the address a person shares
+(``/orgs/<slug>``, ``/commons/<slug>``) is also what other servers fetch and follow. Hidden and
+merged commons stop being actors: they are gone from the catalogue, and must not be followable.
 """
 
 from __future__ import annotations
 
+import html
+import mimetypes
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from catalogue.commons import Commons
+from catalogue.organisations import Organisation
 from federation.context import FederationConfig
+from federation.keys import ed25519_key_id, main_key_id
+from federation.media import AS_CONTEXT, MULTIKEY_CONTEXT, SECURITY_CONTEXT
 from federation.models import ActorKey
+
+INSTANCE_USERNAME = "instance"
+# Where the instance serves a stored logo (the ``logo`` route of instance/views/commons.py).
+LOGO_PATH = "/media/logos/"
+# Terms Mastodon reads that the ActivityStreams context does not define.
+EXTENSION_CONTEXT = {
+    "toot": "http://joinmastodon.org/ns#",
+    "discoverable": "toot:discoverable",
+    "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+}
 
 
 class ActorKind(StrEnum):
@@ -21,15 +41,26 @@ class ActorKind(StrEnum):
     COMMONS = "commons"
 
 
+# FEP-1b12: a commons is a Group that people follow and that relays what happens to it.
+ACTOR_TYPES = {
+    ActorKind.INSTANCE: "Application",
+    ActorKind.ORGANISATION: "Organization",
+    ActorKind.COMMONS: "Group",
+}
+
+
 @dataclass(frozen=True)
 class LocalActor:
     uri: str
     kind: ActorKind
     username: str  # preferredUsername: the slug ("instance" for the instance actor)
     name: str
-    summary: str
+    summary: str  # plain text; the document carries it as escaped HTML paragraphs
     url: str  # the HTML page
     icon_url: str | None = None
+    # When the organisation or commons was created; None for the instance actor, whose
+    # document then gives the creation of its keys (the moment it began to federate).
+    published: datetime | None = None
 
     @property
     def inbox(self) -> str:
@@ -44,20 +75,146 @@ class LocalActor:
         return f"{self.uri}/followers"
 
 
+def instance_actor(config: FederationConfig) -> LocalActor:
+    return LocalActor(
+        uri=config.instance_actor_uri,
+        kind=ActorKind.INSTANCE,
+        username=INSTANCE_USERNAME,
+        name=config.name,
+        summary=config.description,
+        url=f"{config.base_url}/",
+    )
+
+
+def organisation_actor(organisation: Organisation) -> LocalActor:
+    return LocalActor(
+        uri=organisation.uri,
+        kind=ActorKind.ORGANISATION,
+        username=organisation.slug,
+        name=organisation.name,
+        summary=organisation.description,
+        url=organisation.uri,
+        published=organisation.created_at,
+    )
+
+
+def commons_actor(commons: Commons, config: FederationConfig) -> LocalActor:
+    icon = f"{config.base_url}{LOGO_PATH}{commons.logo}" if commons.logo else None
+    return LocalActor(
+        uri=commons.uri,
+        kind=ActorKind.COMMONS,
+        username=commons.slug,
+        name=commons.name,
+        summary=commons.summary,
+        url=commons.uri,
+        icon_url=icon,
+        published=commons.created_at,
+    )
+
+
+def _visible_local_commons() -> Any:
+    return select(Commons).where(
+        col(Commons.origin).is_(None),
+        col(Commons.hidden).is_(False),
+        col(Commons.merged_into_id).is_(None),
+    )
+
+
+def _local_organisations() -> Any:
+    return select(Organisation).where(col(Organisation.origin).is_(None))
+
+
 async def local_actor(
     session: AsyncSession, config: FederationConfig, uri: str
 ) -> LocalActor | None:
     """The local, visible actor with this id, or None (remote, unknown, hidden or merged)."""
-    raise NotImplementedError
+    if uri == config.instance_actor_uri:
+        return instance_actor(config)
+    organisation = (
+        await session.exec(_local_organisations().where(Organisation.uri == uri))
+    ).first()
+    if organisation is not None:
+        return organisation_actor(organisation)
+    commons = (await session.exec(_visible_local_commons().where(Commons.uri == uri))).first()
+    return commons_actor(commons, config) if commons is not None else None
 
 
 async def local_actor_by_username(
     session: AsyncSession, config: FederationConfig, username: str
 ) -> LocalActor | None:
-    """For WebFinger: a commons first, then an organisation, then the instance actor."""
-    raise NotImplementedError
+    """For WebFinger: a commons first, then an organisation, then the instance actor.
+
+    Slugs are one namespace for new rows (catalogue.operations refuses a slug the other kind
+    holds); the order only settles rows that predate that rule.
+    """
+    slug = username.lower()
+    commons = (await session.exec(_visible_local_commons().where(Commons.slug == slug))).first()
+    if commons is not None:
+        return commons_actor(commons, config)
+    organisation = (
+        await session.exec(_local_organisations().where(Organisation.slug == slug))
+    ).first()
+    if organisation is not None:
+        return organisation_actor(organisation)
+    if slug == INSTANCE_USERNAME:
+        return instance_actor(config)
+    return None
+
+
+def as_html(text: str) -> str:
+    """Plain text as HTML paragraphs: remote servers read ``summary`` as HTML, so a ``<`` typed
+    in a description must arrive as a character, not as markup."""
+    paragraphs = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+    return "".join(
+        "<p>" + "<br>".join(html.escape(line) for line in p.split("\n")) + "</p>"
+        for p in paragraphs
+    )
+
+
+def as_time(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, to the second: the form every fediverse server parses."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _icon(url: str) -> dict[str, Any]:
+    icon: dict[str, Any] = {"type": "Image", "url": url}
+    media_type, _ = mimetypes.guess_type(url)
+    if media_type:
+        icon["mediaType"] = media_type
+    return icon
 
 
 def actor_document(actor: LocalActor, key: ActorKey, config: FederationConfig) -> dict[str, Any]:
     """The actor as ActivityStreams JSON (publicKey RSA, assertionMethod Multikey, endpoints)."""
-    raise NotImplementedError
+    document: dict[str, Any] = {
+        "@context": [AS_CONTEXT, SECURITY_CONTEXT, MULTIKEY_CONTEXT, EXTENSION_CONTEXT],
+        "id": actor.uri,
+        "type": ACTOR_TYPES[actor.kind],
+        "preferredUsername": actor.username,
+        "name": actor.name,
+        "summary": as_html(actor.summary),
+        "url": actor.url,
+        "inbox": actor.inbox,
+        "outbox": actor.outbox,
+        "followers": actor.followers,
+        "endpoints": {"sharedInbox": config.shared_inbox},
+        "discoverable": True,
+        "manuallyApprovesFollowers": False,
+        "published": as_time(actor.published or key.created_at),
+        "publicKey": {
+            "id": main_key_id(actor.uri),
+            "owner": actor.uri,
+            "publicKeyPem": key.rsa_public_pem,
+        },
+        "assertionMethod": [
+            {
+                "id": ed25519_key_id(actor.uri),
+                "type": "Multikey",
+                "controller": actor.uri,
+                "publicKeyMultibase": key.ed25519_multikey,
+            }
+        ],
+    }
+    if actor.icon_url:
+        document["icon"] = _icon(actor.icon_url)
+    return document

@@ -1,13 +1,179 @@
-"""What each incoming activity type does, applied from its stored ``inbox_item`` row.
+"""What each incoming activity does, applied from its stored ``inbox_item`` row.
 
-(Implemented by the lead; the worker calls ``process_pending``.)
+Handlers register by type (``@handles("Follow")``), as Funkwhale's inbox routes do, so the next
+issue adds Create, Update, Offer… without touching the loop. Each stored row is applied in a
+transaction of its own: one bad activity fails alone, with its reason kept on the row.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from catalogue.columns import utcnow
+from federation.activities import activity, instance_signer, reference
+from federation.actors import local_actor
+from federation.models import Follower, Following, FollowState, InboxItem, InboxState
+from federation.outbox import publish
+from federation.remote_actors import forget_actor, get_remote_actor
 from federation.service import Federation
+
+log = logging.getLogger("terreau.federation.handlers")
+
+Handler = Callable[[AsyncSession, Federation, dict[str, Any], InboxItem], Awaitable[None]]
+HANDLERS: dict[str, Handler] = {}
+
+
+class Unusable(Exception):
+    """An activity we stored but cannot act on (it names something we do not have...)."""
+
+
+def handles(*types: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        for type_ in types:
+            HANDLERS[type_] = handler
+        return handler
+
+    return register
+
+
+@handles("Follow")
+async def on_follow(
+    session: AsyncSession, federation: Federation, follow: dict[str, Any], item: InboxItem
+) -> None:
+    """Local actors accept every follower at once (``manuallyApprovesFollowers: false``)."""
+    config = federation.config
+    followed = await local_actor(session, config, reference(follow.get("object")) or "")
+    if followed is None:
+        raise Unusable("Follow of an actor we do not have")
+    signer = await instance_signer(session, config)
+    follower = await get_remote_actor(
+        session, federation.fetcher, config, item.actor_uri, signer=signer
+    )
+    row = (
+        await session.exec(
+            select(Follower).where(
+                Follower.actor_uri == followed.uri, Follower.follower_uri == follower.uri
+            )
+        )
+    ).first()
+    if row is None:
+        row = Follower(actor_uri=followed.uri, follower_uri=follower.uri, inbox="", follow_id="")
+        session.add(row)
+    row.inbox, row.shared_inbox, row.follow_id = follower.inbox, follower.shared_inbox, follow["id"]
+    accepted = {"id": follow["id"], "type": "Follow", "actor": follower.uri, "object": followed.uri}
+    accept = activity(config, "Accept", followed.uri, accepted, [follower.uri])
+    await publish(session, config, accept, [follower.inbox], public=False)
+
+
+@handles("Undo")
+async def on_undo(
+    session: AsyncSession, federation: Federation, undo: dict[str, Any], item: InboxItem
+) -> None:
+    undone = undo.get("object")
+    undone_id = reference(undone)
+    if isinstance(undone, dict) and undone.get("type") not in (None, "Follow"):
+        return  # Undo of something the next issue handles (a declaration, a like...)
+    query = delete(Follower).where(col(Follower.follower_uri) == item.actor_uri)
+    followed = reference(undone.get("object")) if isinstance(undone, dict) else None
+    if followed:
+        query = query.where(col(Follower.actor_uri) == followed)
+    else:
+        query = query.where(col(Follower.follow_id) == undone_id)
+    await session.exec(query)
+
+
+async def _answer_to_our_follow(
+    session: AsyncSession, answer: dict[str, Any], item: InboxItem, state: FollowState
+) -> None:
+    follow_id = reference(answer.get("object"))
+    row = (
+        await session.exec(
+            select(Following).where(
+                Following.follow_id == follow_id, Following.followed_uri == item.actor_uri
+            )
+        )
+    ).first()
+    if row is None:
+        raise Unusable(f"{answer['type']} of a follow we did not send (or not to this actor)")
+    row.state, row.changed_at = state, utcnow()
+
+
+@handles("Accept")
+async def on_accept(
+    session: AsyncSession, federation: Federation, accept: dict[str, Any], item: InboxItem
+) -> None:
+    await _answer_to_our_follow(session, accept, item, FollowState.ACCEPTED)
+
+
+@handles("Reject")
+async def on_reject(
+    session: AsyncSession, federation: Federation, reject: dict[str, Any], item: InboxItem
+) -> None:
+    await _answer_to_our_follow(session, reject, item, FollowState.REJECTED)
+
+
+@handles("Delete")
+async def on_delete(
+    session: AsyncSession, federation: Federation, deletion: dict[str, Any], item: InboxItem
+) -> None:
+    """An actor that deletes itself takes with it everything we hold from it."""
+    if reference(deletion.get("object")) == item.actor_uri:
+        await forget_actor(session, item.actor_uri)
+
+
+async def _next_item(session: AsyncSession) -> InboxItem | None:
+    query = (
+        select(InboxItem)
+        .where(InboxItem.state == InboxState.NEW)
+        .order_by(col(InboxItem.received_at), col(InboxItem.id))
+        .limit(1)
+        # Several workers on PostgreSQL each take a different row; ignored on SQLite.
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.exec(query)).first()
+
+
+async def _apply(session: AsyncSession, federation: Federation, item: InboxItem) -> None:
+    handler = HANDLERS.get(item.type)
+    if handler is not None:
+        await handler(session, federation, json.loads(item.body), item)
+    item.state, item.processed_at = InboxState.DONE, utcnow()
+    item.attempts += 1
+
+
+async def _record_failure(federation: Federation, item_id: int | None, error: Exception) -> None:
+    async with federation.sessions() as session:
+        item = await session.get(InboxItem, item_id)
+        if item is None:
+            return
+        item.state, item.processed_at = InboxState.FAILED, utcnow()
+        item.attempts += 1
+        item.error = f"{type(error).__name__}: {error}"[:2000]
+        await session.commit()
 
 
 async def process_pending(federation: Federation, limit: int = 100) -> int:
     """Apply up to ``limit`` stored activities, oldest first; how many it finished."""
-    raise NotImplementedError
+    finished = 0
+    while finished < limit:
+        async with federation.sessions() as session:
+            item = await _next_item(session)
+            if item is None:
+                break
+            item_id, activity_id = item.id, item.activity_id
+            try:
+                await _apply(session, federation, item)
+                await session.commit()
+            except Exception as error:  # one bad activity must not stop the others
+                await session.rollback()
+                log.warning("inbox item %s (%s) failed: %s", item_id, activity_id, error)
+                await _record_failure(federation, item_id, error)
+        finished += 1
+    return finished

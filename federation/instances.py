@@ -1,25 +1,229 @@
 """Other servers: whom we have heard from, whom the admins block or allow, who is gone.
 
-(Helper B implements this module; the signatures below are the contract others code against.)
+Every decision about a host reads one ``known_instance`` row, so an admin's block takes effect
+on the next request or delivery without a restart. Writes are race-safe upserts: two requests
+from a new host at the same moment must not fail on the unique ``host``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from catalogue.columns import utcnow
 from federation.context import FederationConfig
+from federation.models import Delivery, DeliveryState, KnownInstance
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def host_of(uri: str) -> str:
-    """host[:port] of a URI, lower-cased ("" when it has none)."""
-    raise NotImplementedError
+    """host[:port] of a URI, lower-cased ("" when it has none).
+
+    The scheme's default port is dropped, so ``https://a.example:443/x`` and
+    ``https://a.example/x`` name the same server (a block of one holds for the other).
+    """
+    try:
+        parts = urlsplit(uri.strip())
+        hostname, port = parts.hostname, parts.port
+    except ValueError:  # an unbalanced "[", or a port that is not a number
+        return ""
+    if not hostname:
+        return ""
+    host = f"[{hostname}]" if ":" in hostname else hostname
+    if port is None or DEFAULT_PORTS.get(parts.scheme.lower()) == port:
+        return host
+    return f"{host}:{port}"
+
+
+def own_host(config: FederationConfig) -> str:
+    return host_of(config.base_url)
+
+
+async def get(session: AsyncSession, host: str) -> KnownInstance | None:
+    return (
+        await session.exec(select(KnownInstance).where(KnownInstance.host == host.lower()))
+    ).first()
+
+
+def permits(config: FederationConfig, host: str, known: KnownInstance | None) -> bool:
+    """The admins' decision about ``host`` given its row (None: never heard of)."""
+    if host.lower() == own_host(config):
+        return True  # the instance must always be able to reach itself
+    if known is not None and known.blocked:
+        return False
+    if config.allow_list_only:
+        return known is not None and known.allowed
+    return True
 
 
 async def may_talk_to(session: AsyncSession, config: FederationConfig, host: str) -> bool:
     """False for a blocked host, and in allow-list mode for any host not allowed."""
-    raise NotImplementedError
+    known = None if host.lower() == own_host(config) else await get(session, host)
+    return permits(config, host, known)
 
 
-async def seen(session: AsyncSession, host: str) -> None:
-    """Record that a host spoke to us (creates its row; clears ``gone_at``). No commit."""
-    raise NotImplementedError
+async def ensure(session: AsyncSession, host: str, *, now: datetime | None = None) -> None:
+    """Make sure the host has a row, whoever else is inserting it right now. No commit.
+
+    ``INSERT … ON CONFLICT DO NOTHING`` rather than a SAVEPOINT around a plain INSERT: with
+    the sqlite3 driver a SAVEPOINT opened before any other write starts a transaction of its
+    own, and releasing it commits, behind the caller's back.
+    """
+    now = now or utcnow()
+    values: dict[str, Any] = {
+        "host": host.lower(),
+        "blocked": False,
+        "allowed": False,
+        "note": "",
+        "first_seen_at": now,
+        "last_seen_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await session.exec(
+        insert(KnownInstance).values(values).on_conflict_do_nothing(index_elements=["host"])
+    )
+
+
+async def _set(session: AsyncSession, host: str, **values: Any) -> None:
+    """Create the host's row if need be, then change it; no commit."""
+    await ensure(session, host)
+    await session.exec(
+        update(KnownInstance).where(col(KnownInstance.host) == host.lower()).values(**values)
+    )
+
+
+async def seen(session: AsyncSession, host: str, *, now: datetime | None = None) -> None:
+    """Record that a host spoke to us (creates its row; clears ``gone_at``). No commit.
+
+    A host that answered 410 and speaks again has come back: deliveries to it resume.
+    """
+    if not host:
+        return
+    now = now or utcnow()
+    await ensure(session, host, now=now)
+    await session.exec(
+        update(KnownInstance)
+        .where(col(KnownInstance.host) == host.lower())
+        .values(last_seen_at=now, gone_at=None)
+    )
+
+
+async def _close_pending(session: AsyncSession, host: str, state: DeliveryState, why: str) -> int:
+    """End every delivery to ``host`` still waiting, so no worker posts to it again."""
+    result = await session.exec(
+        update(Delivery)
+        .where(col(Delivery.host) == host.lower(), col(Delivery.state) == DeliveryState.NEW)
+        .values(state=state, last_error=why, finished_at=utcnow(), locked_until=None)
+    )
+    return int(result.rowcount or 0)
+
+
+async def mark_gone(session: AsyncSession, host: str, now: datetime) -> int:
+    """The host answered 410: remember it, and close its pending deliveries as gone.
+
+    Keeps the first ``gone_at`` when the host was already gone. Returns how many pending
+    deliveries it closed. No commit.
+    """
+    await ensure(session, host, now=now)
+    await session.exec(
+        update(KnownInstance)
+        .where(col(KnownInstance.host) == host.lower(), col(KnownInstance.gone_at).is_(None))
+        .values(gone_at=now)
+    )
+    return await _close_pending(session, host, DeliveryState.GONE, "host gone (410)")
+
+
+async def block(session: AsyncSession, host: str, *, note: str | None = None) -> int:
+    """Refuse the host's requests and stop sending to it; its pending deliveries fail now
+    (so the admin page shows the queue as it will be). Returns how many. No commit."""
+    values: dict[str, Any] = {"blocked": True}
+    if note is not None:
+        values["note"] = note[:500]
+    await _set(session, host, **values)
+    return await _close_pending(session, host, DeliveryState.FAILED, "host blocked")
+
+
+async def unblock(session: AsyncSession, host: str) -> None:
+    """Talk to the host again from now on (deliveries failed by the block stay failed)."""
+    await _set(session, host, blocked=False)
+
+
+async def allow(session: AsyncSession, host: str, *, note: str | None = None) -> None:
+    """Put the host on the allow list (which counts only when ``allow_list_only`` is on)."""
+    values: dict[str, Any] = {"allowed": True}
+    if note is not None:
+        values["note"] = note[:500]
+    await _set(session, host, **values)
+
+
+async def disallow(session: AsyncSession, host: str) -> None:
+    """Take the host off the allow list."""
+    await _set(session, host, allowed=False)
+
+
+@dataclass(frozen=True)
+class InstanceSummary:
+    """One line of the admins' list of servers: what was decided and how the queue stands."""
+
+    host: str
+    blocked: bool
+    allowed: bool
+    note: str
+    first_seen_at: datetime | None  # None: we only ever queued deliveries to it
+    last_seen_at: datetime | None
+    gone_at: datetime | None
+    pending: int  # deliveries waiting for their first or next attempt
+    failed: int  # deliveries given up on
+
+
+async def delivery_counts(session: AsyncSession) -> dict[str, tuple[int, int]]:
+    """host → (pending, failed) deliveries, for hosts that have any."""
+    rows = await session.exec(
+        select(Delivery.host, Delivery.state, func.count())
+        .where(col(Delivery.state).in_([DeliveryState.NEW, DeliveryState.FAILED]))
+        .group_by(col(Delivery.host), col(Delivery.state))
+    )
+    counts: dict[str, tuple[int, int]] = {}
+    for host, state, count in rows.all():
+        pending, failed = counts.get(host, (0, 0))
+        if state == DeliveryState.NEW:
+            pending = int(count)
+        else:
+            failed = int(count)
+        counts[host] = (pending, failed)
+    return counts
+
+
+async def list_instances(session: AsyncSession) -> list[InstanceSummary]:
+    """Every server we know of or deliver to, blocked ones first, then by host name."""
+    counts = await delivery_counts(session)
+    known = {row.host: row for row in (await session.exec(select(KnownInstance))).all()}
+    summaries = [
+        InstanceSummary(
+            host=row.host,
+            blocked=row.blocked,
+            allowed=row.allowed,
+            note=row.note,
+            first_seen_at=row.first_seen_at,
+            last_seen_at=row.last_seen_at,
+            gone_at=row.gone_at,
+            pending=counts.get(row.host, (0, 0))[0],
+            failed=counts.get(row.host, (0, 0))[1],
+        )
+        for row in known.values()
+    ]
+    summaries += [
+        InstanceSummary(host, False, False, "", None, None, None, pending, failed)
+        for host, (pending, failed) in counts.items()
+        if host not in known
+    ]
+    return sorted(summaries, key=lambda s: (not s.blocked, s.host))

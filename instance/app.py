@@ -19,7 +19,7 @@ from instance import i18n
 from instance.config import Settings
 from instance.database import Database, check_migrated
 from instance.errors import EXCEPTION_HANDLERS
-from instance.federating import federation_for
+from instance.federating import federation_for, worker_beside
 from instance.observability import Metrics, RequestObserver, configure_logging
 from instance.security import BodySizeLimit, SecurityHeaders
 from instance.templating import make_environment
@@ -27,6 +27,7 @@ from instance.views import (
     accounts,
     activitypub,
     admin,
+    federation_admin,
     api,
     commons,
     feeds,
@@ -82,8 +83,12 @@ def create_app(
             await database.dispose()
             raise
         app.state.db = database
-        async with federation_for(settings, database, http_transport) as federation:
+        async with (
+            federation_for(settings, database, http_transport) as federation,
+            worker_beside(federation, settings) as worker,
+        ):
             app.state.federation = federation
+            app.state.worker = worker
             yield
         await database.dispose()
 
@@ -92,6 +97,7 @@ def create_app(
         *accounts.routes,
         *organisations.routes,
         *admin.routes,
+        *federation_admin.routes,
         *commons.routes,
         *improvements.routes,
         *pledges.routes,
@@ -119,6 +125,7 @@ def create_app(
                 max_age=14 * 24 * 3600,
             ),
             Middleware(RequestLanguage, settings=settings),
+            activitypub.negotiation(settings),
         ],
     )
     app.state.settings = settings

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
@@ -146,6 +147,102 @@ def serve(
         access_log=False,
         log_level="warning",
     )
+
+
+@app.command()
+def worker(
+    once: Annotated[
+        bool, typer.Option("--once", help="Run one pass, print how many rows it handled, exit.")
+    ] = False,
+) -> None:
+    """Apply received activities and send queued deliveries until SIGINT or SIGTERM.
+
+    Run it when the web server's own worker is off ([federation] run_worker = false). On
+    PostgreSQL several may run side by side (each takes its own rows); on SQLite one is
+    enough, as the database takes one writer at a time.
+    """
+    config = settings()
+    if not config.federation.enabled:
+        raise fail("Federation is turned off ([federation] enabled = false): nothing to do.")
+    from instance.observability import configure_logging
+
+    configure_logging(config.logging)
+    handled = run(lambda database: _work(config, database, once=once), config)
+    if once:
+        typer.echo(f"Handled {handled} row(s).")
+
+
+async def _work(config: Settings, database: Database, *, once: bool) -> int:
+    """One pass (``once``), or passes until a signal; how many rows the single pass handled."""
+    from federation.worker import Worker
+    from instance.federating import federation_for
+
+    async with federation_for(config, database) as federation:
+        runner = Worker(federation)
+        if once:
+            return await runner.run_once()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await runner.run(stop)
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+    return 0
+
+
+@app.command()
+def follow(
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="https://host (a Terreau instance), an actor's URL, or @slug@host (one commons)."
+        ),
+    ],
+) -> None:
+    """Follow another instance, or one of its commons, as this instance.
+
+    The Follow is queued; the worker sends it, and the other side's Accept marks it followed.
+    """
+    config = settings()
+    if not config.federation.enabled:
+        raise fail("Federation is turned off ([federation] enabled = false).")
+    actor = run(lambda database: _follow(config, database, target, undo=False), config)
+    typer.echo(f"Asked to follow {actor}; the worker sends the request.")
+
+
+@app.command()
+def unfollow(
+    target: Annotated[str, typer.Argument(help="What `terreau follow` was given.")],
+) -> None:
+    """Stop following another instance or commons."""
+    config = settings()
+    if not config.federation.enabled:
+        raise fail("Federation is turned off ([federation] enabled = false).")
+    actor = run(lambda database: _follow(config, database, target, undo=True), config)
+    typer.echo(f"No longer following {actor}.")
+
+
+async def _follow(config: Settings, database: Database, target: str, *, undo: bool) -> str:
+    from federation.fetch import FetchError
+    from federation.follows import follow, resolve_actor, unfollow
+    from instance.federating import federation_for
+
+    async with federation_for(config, database) as federation:
+        ours = federation.config.instance_actor_uri
+        try:
+            actor = await resolve_actor(federation, target)
+            async with database.session() as session:
+                if undo:
+                    if not await unfollow(session, federation, ours, actor):
+                        raise fail(f"This instance does not follow {actor}.")
+                else:
+                    await follow(session, federation, ours, actor)
+        except FetchError as error:
+            raise fail(f"Could not reach {error.url}: {error.reason}") from None
+    return actor
 
 
 def _field_error(error: InvalidFields | InvalidField) -> typer.Exit:

@@ -4,6 +4,8 @@ process, and (unless turned off) a delivery worker running beside the web server
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -13,8 +15,13 @@ import httpx
 from federation.context import FederationConfig
 from federation.fetch import Fetcher
 from federation.service import Federation
+from federation.worker import Worker
 from instance.config import Settings
 from instance.database import Database
+
+log = logging.getLogger("terreau.federation")
+#: How long the worker gets to finish the sends in flight when the server stops.
+WORKER_STOP_SECONDS = 5.0
 
 
 def software_version() -> str:
@@ -68,3 +75,38 @@ async def federation_for(
         yield Federation(config, database.session, Fetcher(client, config))
     finally:
         await client.aclose()
+
+
+def runs_worker(settings: Settings) -> bool:
+    """Whether the web process sends deliveries itself (off when ``terreau worker`` does)."""
+    return settings.federation.enabled and settings.federation.run_worker
+
+
+@asynccontextmanager
+async def worker_beside(federation: Federation, settings: Settings) -> AsyncIterator[Worker | None]:
+    """A Worker running as a task beside the app while the block runs (None when turned off).
+
+    On exit it stops claiming rows and gets ``WORKER_STOP_SECONDS`` to finish the sends in
+    flight; what is still running then is cancelled, and those rows are sent again once
+    their lease ends.
+    """
+    if not runs_worker(settings):
+        yield None
+        return
+    worker = Worker(federation)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop), name="terreau-worker")
+    try:
+        yield worker
+    finally:
+        stop.set()
+        await _stop(task)
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    try:
+        await asyncio.wait_for(task, WORKER_STOP_SECONDS)
+    except TimeoutError:
+        log.warning("the worker did not stop within %.0f s; cancelled", WORKER_STOP_SECONDS)
+    except Exception:
+        log.exception("the worker ended with an error")

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalogue.columns import UTCDateTime, utcnow
 from catalogue.errors import N_, InvalidField, InvalidFields
+from catalogue.operations import check_slug_free
 from catalogue.organisations import Organisation, validate_organisation
 from instance.accounts import Account, find_by_email
 
@@ -79,10 +80,7 @@ async def create_organisation(
 ) -> Organisation:
     """A new local organisation whose creator is its first admin."""
     cleaned = validate_organisation(data, creating=True)
-    if await get_local_organisation(session, cleaned["slug"]) is not None:
-        raise InvalidFields(
-            [InvalidField("slug", N_("Another organisation already uses this address."))]
-        )
+    await check_slug_free(session, cleaned["slug"], Organisation)
     organisation = Organisation(uri=organisation_uri(base_url, cleaned["slug"]), **cleaned)
     session.add(organisation)
     await session.flush()

@@ -96,6 +96,32 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield from _fresh_postgres(request, request.getfixturevalue("postgres_template"))
 
 
+def _another_database(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path, name: str
+) -> Iterator[str]:
+    """A further migrated database of the same kind as ``database_url`` (another instance's)."""
+    if database_url.startswith("sqlite"):
+        path = tmp_path / f"{name}.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
+    else:
+        yield from _fresh_postgres(request, request.getfixturevalue("postgres_template"))
+
+
+@pytest.fixture
+def second_database_url(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path
+) -> Iterator[str]:
+    yield from _another_database(request, database_url, tmp_path, "second")
+
+
+@pytest.fixture
+def third_database_url(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path
+) -> Iterator[str]:
+    yield from _another_database(request, database_url, tmp_path, "third")
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database of each kind with no schema at all."""

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -113,6 +113,31 @@ def _set_name(config: Path, name: str) -> None:
         raise LiveInstanceError(f"could not set the instance name in {config}")
 
 
+def _set_options(config: Path, options: dict[str, dict[str, Any]]) -> None:
+    """Set ``[section] key = value`` lines that ``init`` wrote, checked by reading the file back.
+
+    Values are written as JSON, which is valid TOML for strings, numbers and booleans.
+    """
+    text = config.read_text(encoding="utf-8")
+    for section, values in options.items():
+        head = text.index(f"[{section}]\n")
+        end = text.find("\n[", head + 1)
+        end = len(text) if end == -1 else end
+        body = text[head:end]
+        for key, value in values.items():
+            line = f"{key} = {json.dumps(value)}"
+            body, count = re.subn(rf"(?m)^{re.escape(key)} = .*$", lambda _m, s=line: s, body)
+            if count != 1:
+                raise LiveInstanceError(f"no `{key}` in [{section}] of {config}")
+        text = text[:head] + body + text[end:]
+    config.write_text(text, encoding="utf-8")
+    written = tomllib.loads(text)
+    for section, values in options.items():
+        for key, value in values.items():
+            if written[section][key] != value:
+                raise LiveInstanceError(f"could not set [{section}] {key} in {config}")
+
+
 def _run_step(
     args: list[str], directory: Path, env: dict[str, str], log: IO[bytes], path: Path
 ) -> None:
@@ -173,10 +198,15 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def live_instance(
-    directory: Path, *, database_url: str | None = None, name: str = "Terreau"
+    directory: Path,
+    *,
+    database_url: str | None = None,
+    name: str = "Terreau",
+    settings: dict[str, dict[str, Any]] | None = None,
 ) -> Iterator[LiveInstance]:
     """Set up, migrate and serve an instance in ``directory``; stop it on leaving the block.
 
+    ``settings`` changes what ``init`` wrote (``{"federation": {"allow_http": True}}``).
     ``directory`` gets ``instance.toml`` (a fresh secret key), the ``data`` folder (and the
     SQLite database unless ``database_url`` says otherwise) and ``terreau.log`` with the output
     of every step, which error messages quote.
@@ -195,6 +225,8 @@ def live_instance(
         _run_step(init, directory, env, log, log_path)
         if name != "Terreau":
             _set_name(config, name)
+        if settings:
+            _set_options(config, settings)
         _run_step([*options, "migrate"], directory, env, log, log_path)
         log.write(f"$ terreau {' '.join(options)} serve --host {LOOPBACK} --port {port}\n".encode())
         log.flush()

@@ -34,6 +34,7 @@ from instance.forms import field_errors, read_form, read_json
 from instance.i18n import error_message
 from instance.i18n import gettext as _
 from instance.memberships import get_local_organisation
+from instance.outgoing import announce_profile
 from instance.security import CSRF_FIELD, CSRF_HEADER, check_csrf
 from instance.sessions import current_account, flash, require_account
 from instance.templating import render
@@ -582,6 +583,7 @@ async def commons_edit(request: Request) -> Response:
         elif submitted.fields.get("remove_logo", "").lower() in TRUE_VALUES and old_logo:
             await ops.set_logo(session, commons, None)
             media.delete_logo(settings.instance.data_dir, old_logo)
+        await announce_profile(request, session, commons.uri)
     flash(request, _("The commons is saved."))
     return RedirectResponse(f"/commons/{commons.slug}", status_code=303)
 

@@ -20,6 +20,7 @@ from catalogue.territories import territory_choices
 from instance import memberships as ms
 from instance.forms import field_errors, read_form
 from instance.i18n import gettext as _
+from instance.outgoing import announce_profile
 from instance.sessions import current_account, flash, require_account
 from instance.templating import render
 from instance.views.pledges import pledges_of_organisation, status_label
@@ -157,6 +158,7 @@ async def organisation_settings(request: Request) -> Response:
                 },
                 status_code=422,
             )
+        await announce_profile(request, session, organisation.uri)
     flash(request, _("The organisation's settings are saved."))
     return RedirectResponse(f"/orgs/{organisation.slug}", status_code=303)
 

@@ -1,0 +1,49 @@
+"""Small facts about activities every part of federation needs: ids, references, the signer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from federation.context import FederationConfig
+from federation.keys import Signer, key_for, signer_of
+from federation.media import AS_CONTEXT
+
+
+def new_activity_id(config: FederationConfig) -> str:
+    """A fresh id for an activity we publish; ``/activities/<hex>`` answers with it."""
+    return f"{config.base_url}/activities/{uuid.uuid4().hex}"
+
+
+def reference(value: Any) -> str | None:
+    """The id a property points to: a string, or an embedded object's ``id``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("id"), str):
+        return str(value["id"])
+    return None
+
+
+def activity(
+    config: FederationConfig, type_: str, actor: str, object_: Any, to: list[str]
+) -> dict[str, Any]:
+    return {
+        "@context": AS_CONTEXT,
+        "id": new_activity_id(config),
+        "type": type_,
+        "actor": actor,
+        "object": object_,
+        "to": to,
+    }
+
+
+async def instance_signer(session: AsyncSession, config: FederationConfig) -> Signer:
+    """The instance actor signs our fetches (servers in authorized-fetch mode want them signed).
+
+    Commits, so that the key made on first use is the one every later request signs with.
+    """
+    key = await key_for(session, config.instance_actor_uri)
+    await session.commit()
+    return signer_of(key)

@@ -1,0 +1,231 @@
+"""The inbox, between two real instances in one process: what it takes, what it refuses, and why.
+
+Every refusal in the issue has its test here: bad JSON, a blocked domain, no signature, a bad
+one, a signer that is not the actor, an expired Date, a digest that does not match, a body too
+large, and a key that lives at a private address. A replayed activity is stored and applied
+once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from peers import Peer, Peers, local_commons, local_organisation
+from sqlmodel import select
+
+from catalogue.columns import utcnow
+from federation.keys import Signer, key_for, signer_of
+from federation.models import (
+    Delivery,
+    DeliveryState,
+    Follower,
+    InboxItem,
+    InboxState,
+    KnownInstance,
+    OutboxActivity,
+)
+from federation.signatures import sign_request
+
+Pair = tuple[Peer, Peer, Peers]
+
+
+async def signer(peer: Peer, actor_uri: str | None = None) -> Signer:
+    async with peer.federation.sessions() as session:
+        key = await key_for(session, actor_uri or peer.federation.config.instance_actor_uri)
+        await session.commit()
+        return signer_of(key)
+
+
+def follow(sender: Peer, target: str, number: int = 1) -> dict[str, Any]:
+    actor = sender.federation.config.instance_actor_uri
+    return {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{sender.base_url}/activities/follow-{number}",
+        "type": "Follow",
+        "actor": actor,
+        "object": target,
+    }
+
+
+async def post(
+    receiver: Peer,
+    path: str,
+    activity: dict[str, Any] | bytes,
+    by: Signer | None,
+    *,
+    body: bytes | None = None,
+    when_signed: Any = None,
+) -> httpx.Response:
+    """POST an activity signed by ``by`` (``body`` replaces what is sent after signing)."""
+    signed_body = activity if isinstance(activity, bytes) else json.dumps(activity).encode()
+    headers = {"Content-Type": "application/activity+json"}
+    if by is not None:
+        url = f"{receiver.base_url}{path}"
+        headers |= sign_request("POST", url, signed_body, by, now=when_signed)
+    return await receiver.client.post(path, content=body or signed_body, headers=headers)
+
+
+async def rows(peer: Peer, model: Any) -> list[Any]:
+    async with peer.federation.sessions() as session:
+        return list((await session.exec(select(model))).all())
+
+
+async def test_a_signed_follow_is_stored_then_accepted(pair: Pair) -> None:
+    a, b, _network = pair
+    maintainer = await local_organisation(b, "tiers-lieux")
+    commons = await local_commons(b, "yeswiki", maintainer)
+    response = await post(b, "/commons/yeswiki/inbox", follow(a, commons.uri), await signer(a))
+    assert response.status_code == 202, response.text
+    [item] = await rows(b, InboxItem)
+    assert (item.type, item.state, item.recipient_uri) == ("Follow", InboxState.NEW, commons.uri)
+    assert await rows(b, Follower) == []  # effects run later, from the stored row
+
+    await b.work()  # applies the Follow, queues the Accept and sends it
+    [follower] = await rows(b, Follower)
+    assert (follower.actor_uri, follower.follower_uri) == (commons.uri, f"{a.base_url}/actor")
+    assert follower.shared_inbox == f"{a.base_url}/inbox"
+    [accept] = await rows(b, OutboxActivity)
+    assert json.loads(accept.body)["object"]["id"] == f"{a.base_url}/activities/follow-1"
+    [delivery] = await rows(b, Delivery)
+    assert delivery.state == DeliveryState.SENT
+    [received] = await rows(a, InboxItem)
+    assert received.type == "Accept"
+    assert [i.host for i in await rows(b, KnownInstance)] == ["a.test"]
+
+
+async def test_a_replayed_activity_is_applied_once(pair: Pair) -> None:
+    a, b, _network = pair
+    commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
+    key = await signer(a)
+    first = await post(b, "/inbox", follow(a, commons.uri), key)
+    again = await post(b, "/inbox", follow(a, commons.uri), key)
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.json() == {"status": "duplicate"}
+    await b.work()
+    await b.work()
+    assert len(await rows(b, InboxItem)) == 1
+    assert len(await rows(b, Follower)) == 1
+    assert len(await rows(b, OutboxActivity)) == 1  # one Accept
+
+
+async def test_undo_removes_the_follower(pair: Pair) -> None:
+    a, b, _network = pair
+    commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
+    key = await signer(a)
+    request = follow(a, commons.uri)
+    await post(b, "/inbox", request, key)
+    await b.work()
+    undo = {
+        "id": f"{a.base_url}/activities/undo-1",
+        "type": "Undo",
+        "actor": request["actor"],
+        "object": request,
+    }
+    assert (await post(b, "/inbox", undo, key)).status_code == 202
+    await b.work()
+    assert await rows(b, Follower) == []
+
+
+REFUSALS = [
+    # (what is wrong, status, words of the logged reason)
+    ("malformed JSON", 400, "malformed JSON"),
+    ("no actor", 400, "no actor"),
+    ("id on another server", 400, "not on its actor's server"),
+    ("unsigned", 401, "signature"),
+    ("signer is not the actor", 401, "not the actor"),
+    ("Date ten minutes old", 401, "signature"),
+    ("body changed after signing", 401, "signature"),
+    ("blocked domain", 403, "blocked"),
+]
+
+
+@pytest.mark.parametrize(("case", "status", "reason"), REFUSALS, ids=[r[0] for r in REFUSALS])
+async def test_bad_activities_are_refused_with_a_reason(
+    pair: Pair, caplog: pytest.LogCaptureFixture, case: str, status: int, reason: str
+) -> None:
+    a, b, _network = pair
+    commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
+    key = await signer(a)
+    activity: dict[str, Any] | bytes = follow(a, commons.uri)
+    options: dict[str, Any] = {}
+    assert isinstance(activity, dict)
+    if case == "malformed JSON":
+        activity = b'{"type": "Follow",'
+    elif case == "no actor":
+        del activity["actor"]
+    elif case == "id on another server":
+        activity["id"] = "http://b.test/activities/forged"
+    elif case == "unsigned":
+        key = None  # type: ignore[assignment]
+    elif case == "signer is not the actor":
+        await local_organisation(a, "cae")
+        activity["actor"] = f"{a.base_url}/orgs/cae"  # signed with the instance actor's key
+        activity["id"] = f"{a.base_url}/activities/impersonation"
+    elif case == "Date ten minutes old":
+        options["when_signed"] = utcnow() - timedelta(minutes=10)
+    elif case == "body changed after signing":
+        options["body"] = json.dumps({**activity, "object": f"{b.base_url}/actor"}).encode()
+    elif case == "blocked domain":
+        async with b.federation.sessions() as session:
+            session.add(KnownInstance(host="a.test", blocked=True))
+            await session.commit()
+    with caplog.at_level(logging.WARNING, logger="terreau.federation.inbox"):
+        response = await post(b, "/inbox", activity, key, **options)
+    assert response.status_code == status, response.text
+    assert reason in response.json()["error"]
+    assert any(reason in record.getMessage() for record in caplog.records)
+    assert await rows(b, InboxItem) == []
+
+
+async def test_a_body_over_the_limit_is_refused_before_anything_else(pair: Pair) -> None:
+    a, b, _network = pair
+    huge = json.dumps({**follow(a, f"{b.base_url}/actor"), "padding": "x" * 5_000_000}).encode()
+    response = await post(b, "/inbox", huge, await signer(a))
+    assert response.status_code == 413
+    assert await rows(b, InboxItem) == []
+
+
+async def test_an_actor_at_a_private_address_is_not_fetched(pair: Pair) -> None:
+    """With private addresses refused (the default), a key at 10.0.0.1 is never asked for."""
+    a, b, network = pair
+    b.federation.config = replace(b.federation.config, allow_private_addresses=False)
+    b.federation.fetcher.config = b.federation.config
+    forged = {
+        "id": "http://10.0.0.1/activities/1",
+        "type": "Follow",
+        "actor": "http://10.0.0.1/actor",
+        "object": f"{b.base_url}/actor",
+    }
+    intruder = Signer("http://10.0.0.1/actor#main-key", (await key_for_pem(a)))
+    seen_before = len(network.requests)
+    response = await post(b, "/inbox", forged, intruder)
+    assert response.status_code == 401
+    assert "signature" in response.json()["error"]
+    assert [r for r in network.requests[seen_before:] if r.url.host == "10.0.0.1"] == []
+
+
+async def key_for_pem(peer: Peer) -> str:
+    return (await signer(peer)).private_pem
+
+
+async def test_an_unknown_actor_deleting_itself_costs_no_fetch(pair: Pair) -> None:
+    a, b, network = pair
+    gone = f"{a.base_url}/orgs/gone"
+    deletion = {"id": f"{gone}#delete", "type": "Delete", "actor": gone, "object": gone}
+    seen_before = len(network.requests)
+    response = await post(b, "/inbox", deletion, None)
+    assert response.status_code == 202
+    assert network.requests[seen_before:] == []
+    assert await rows(b, InboxItem) == []
+
+
+async def test_an_inbox_of_an_actor_we_do_not_have_is_404(pair: Pair) -> None:
+    a, b, _network = pair
+    response = await post(b, "/commons/nothing/inbox", follow(a, "x"), await signer(a))
+    assert response.status_code == 404

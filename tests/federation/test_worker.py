@@ -1,0 +1,386 @@
+"""The worker loop: passes, concurrency, waking, stopping, surviving a bad row, running beside the
+app; and a delivery that crosses a real socket to an inbox that checks its signature."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from support import make_settings
+
+from catalogue.columns import utcnow
+from federation.context import FederationConfig
+from federation.delivery import lease_for
+from federation.fetch import Fetcher
+from federation.keys import key_for, main_key_id
+from federation.models import ActorKey, Delivery, DeliveryState
+from federation.outbox import publish
+from federation.service import Federation
+from federation.signatures import verify_request
+from federation.worker import Worker
+from instance.app import create_app
+from instance.database import Database
+
+ACTOR = "https://terreau.test/orgs/atelier"
+CONFIG = FederationConfig(
+    base_url="https://terreau.test",
+    allow_private_addresses=True,
+    allow_http=True,
+    delivery_concurrency=3,
+)
+
+Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
+
+
+@dataclass
+class Clock:
+    # A minute ahead, so that rows the test publishes (stamped with the real time) are due.
+    now: datetime = field(default_factory=lambda: utcnow() + timedelta(minutes=1))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class SlowInboxes:
+    """Inboxes that take a moment to answer, counting how many requests are in flight."""
+
+    delay: float = 0.05
+    received: list[httpx.Request] = field(default_factory=list)
+    in_flight: int = 0
+    most_in_flight: int = 0
+    broken_hosts: set[str] = field(default_factory=set)
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host in self.broken_hosts:
+            raise RuntimeError("a bug somewhere below the worker")
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight -= 1
+        self.received.append(request)
+        return httpx.Response(202)
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def federation_log(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> pytest.LogCaptureFixture:
+    """caplog for "terreau.federation", even after an app set up its own logging (which stops
+    "terreau" records from reaching the root logger, where caplog listens)."""
+    monkeypatch.setattr(logging.getLogger("terreau"), "propagate", True)
+    caplog.set_level(logging.ERROR, logger="terreau.federation")
+    return caplog
+
+
+@pytest.fixture
+def inboxes() -> SlowInboxes:
+    return SlowInboxes()
+
+
+@pytest.fixture
+async def federation(database: Database, inboxes: SlowInboxes) -> AsyncIterator[Federation]:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(inboxes.handle)) as client:
+        yield Federation(CONFIG, database.session, Fetcher(client, CONFIG))
+
+
+async def queue(database: Database, inboxes: list[str], number: int = 1) -> None:
+    async with database.session() as session:
+        activity = {
+            "id": f"https://terreau.test/activities/{number}",
+            "type": "Announce",
+            "actor": ACTOR,
+        }
+        await publish(session, CONFIG, activity, inboxes)
+        await session.commit()
+
+
+async def deliveries(database: Database) -> list[Delivery]:
+    async with database.session() as session:
+        return list((await session.exec(select(Delivery).order_by(col(Delivery.id)))).all())
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10) -> None:
+    """Wait until ``check()`` holds, looking every 20 ms for ``within`` seconds."""
+    for _ in range(int(within / 0.02)):
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"still not true after {within} s")
+
+
+async def test_a_pass_sends_everything_due_at_most_concurrency_at_a_time(
+    database: Database, federation: Federation, inboxes: SlowInboxes
+) -> None:
+    await queue(database, [f"https://h{n}.example/inbox" for n in range(10)])
+
+    handled = await Worker(federation, clock=Clock()).run_once()
+
+    assert handled == 10
+    assert len(inboxes.received) == 10
+    assert inboxes.most_in_flight == CONFIG.delivery_concurrency
+    assert {d.state for d in await deliveries(database)} == {DeliveryState.SENT}
+    assert await Worker(federation, clock=Clock()).run_once() == 0
+
+
+async def test_a_row_that_raises_is_logged_and_counted_while_the_others_go(
+    database: Database,
+    federation: Federation,
+    inboxes: SlowInboxes,
+    federation_log: pytest.LogCaptureFixture,
+) -> None:
+    inboxes.broken_hosts.add("bad.example")
+    await queue(database, ["https://a.example/inbox", "https://bad.example/inbox"])
+    clock = Clock()
+    worker = Worker(federation, clock=clock)
+
+    assert await worker.run_once() == 1
+
+    assert "bad.example" in federation_log.text and "RuntimeError" in federation_log.text
+    bad = next(d for d in await deliveries(database) if d.host == "bad.example")
+    assert (bad.state, bad.attempts, bad.locked_until) == (DeliveryState.NEW, 1, None)
+    assert "RuntimeError: a bug somewhere below the worker" in bad.last_error
+    assert bad.next_attempt_at > clock.now  # backs off like a peer that did not answer
+    assert await worker.run_once() == 0
+    inboxes.broken_hosts.clear()
+    clock.now = bad.next_attempt_at
+    assert await worker.run_once() == 1
+    assert {d.state for d in await deliveries(database)} == {DeliveryState.SENT}
+
+
+async def test_a_worker_that_cannot_record_leaves_the_row_to_its_lease(
+    database: Database, inboxes: SlowInboxes, federation_log: pytest.LogCaptureFixture
+) -> None:
+    """The database goes away mid-send: nothing can be written, the row stays leased, and once
+    the lease ends it is taken again (as after a worker that died)."""
+    up = True
+
+    def sessions() -> AbstractAsyncContextManager[AsyncSession]:
+        if not up:
+            raise ConnectionRefusedError("the database is down")
+        return database.session()
+
+    async def database_dies(request: httpx.Request) -> httpx.Response:
+        nonlocal up
+        up = False
+        raise RuntimeError("lost the connection")
+
+    await queue(database, ["https://a.example/inbox"])
+    clock = Clock()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(database_dies)) as client:
+        worker = Worker(Federation(CONFIG, sessions, Fetcher(client, CONFIG)), clock=clock)
+        assert await worker.run_once() == 0
+    assert "could not record the error" in federation_log.text
+    [leased] = await deliveries(database)
+    assert (leased.state, leased.attempts) == (DeliveryState.NEW, 0)
+    assert leased.locked_until == clock.now + lease_for(CONFIG)
+
+    up = True
+    async with httpx.AsyncClient(transport=httpx.MockTransport(inboxes.handle)) as client:
+        worker = Worker(Federation(CONFIG, sessions, Fetcher(client, CONFIG)), clock=clock)
+        assert await worker.run_once() == 0  # still leased
+        clock.now += lease_for(CONFIG) + timedelta(seconds=1)
+        assert await worker.run_once() == 1
+    assert [d.state for d in await deliveries(database)] == [DeliveryState.SENT]
+
+
+async def test_run_sleeps_until_woken_and_stops_when_told(
+    database: Database, federation: Federation, inboxes: SlowInboxes
+) -> None:
+    worker = Worker(federation, poll_seconds=3600)  # only wake() can start a pass soon
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(0.2)  # first pass done, nothing to do: idle
+
+    await queue(database, ["https://a.example/inbox"])
+    worker.wake()
+    await eventually(lambda: _count(inboxes, 1))
+
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert task.done() and task.exception() is None
+
+
+async def test_run_polls_without_being_woken(
+    database: Database, federation: Federation, inboxes: SlowInboxes
+) -> None:
+    worker = Worker(federation, poll_seconds=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.sleep(0.1)
+        await queue(database, ["https://a.example/inbox"])  # queued by another process
+        await eventually(lambda: _count(inboxes, 1))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+
+
+async def test_a_failing_pass_does_not_end_the_loop(
+    database: Database, inboxes: SlowInboxes, federation_log: pytest.LogCaptureFixture
+) -> None:
+    """The database goes away for a while; the loop logs each failed pass and keeps trying,
+    and picks up once it is back."""
+    reachable = False
+
+    def sessions() -> AbstractAsyncContextManager[AsyncSession]:
+        if not reachable:
+            raise ConnectionRefusedError("the database is down")
+        return database.session()
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(inboxes.handle)) as client:
+        federation = Federation(CONFIG, sessions, Fetcher(client, CONFIG))
+        worker = Worker(federation, poll_seconds=0.02)
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        await eventually(lambda: _logged(federation_log, "worker pass failed", 2))
+        reachable = True
+        await queue(database, ["https://a.example/inbox"])
+        await eventually(lambda: _count(inboxes, 1))
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+
+
+async def _count(inboxes: SlowInboxes, expected: int) -> bool:
+    return len(inboxes.received) >= expected
+
+
+async def _logged(caplog: pytest.LogCaptureFixture, message: str, times: int) -> bool:
+    return sum(message in record.getMessage() for record in caplog.records) >= times
+
+
+# Beside the app
+
+
+def _app_settings(database_url: str, tmp_path: Path, **federation: Any) -> Any:
+    options = {"allow_private_addresses": True, "allow_http": True, **federation}
+    return make_settings(database_url, tmp_path, federation=options)
+
+
+async def test_the_app_runs_a_worker_that_routes_can_wake(
+    database_url: str, tmp_path: Path, inboxes: SlowInboxes
+) -> None:
+    settings = _app_settings(database_url, tmp_path)
+    app = create_app(settings, http_transport=httpx.MockTransport(inboxes.handle))
+    async with app.router.lifespan_context(app):
+        worker = app.state.worker
+        assert isinstance(worker, Worker)
+        async with app.state.db.session() as session:
+            activity = {
+                "id": "http://testserver/a/1",
+                "type": "Announce",
+                "actor": "http://testserver/actor",
+            }
+            await publish(
+                session, app.state.federation.config, activity, ["https://a.example/inbox"]
+            )
+            await session.commit()
+        worker.wake()
+        await eventually(lambda: _count(inboxes, 1))
+    # The lifespan ended: the worker task is gone with it, and the database closed after it.
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "terreau-worker"]
+
+
+@pytest.mark.parametrize("options", [{"run_worker": False}, {"enabled": False}])
+async def test_no_worker_beside_the_app_when_turned_off(
+    database_url: str, tmp_path: Path, options: dict[str, bool]
+) -> None:
+    app = create_app(_app_settings(database_url, tmp_path, **options))
+    async with app.router.lifespan_context(app):
+        assert app.state.worker is None
+        assert not [t for t in asyncio.all_tasks() if t.get_name() == "terreau-worker"]
+
+
+# Across a socket, to an inbox that checks who signed
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Sink:
+    """A real inbox on 127.0.0.1: stores each POST as received, answers 202."""
+
+    received: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        async def inbox(request: Request) -> Response:
+            body = await request.body()
+            self.received.append((request.method, str(request.url), dict(request.headers), body))
+            return Response(status_code=202)
+
+        return Starlette(routes=[Route("/inbox", inbox, methods=["POST"])])
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[tuple[Sink, str]]:
+    found = Sink()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            found.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: _started(server), within=10)
+    yield found, f"http://127.0.0.1:{port}/inbox"
+    server.should_exit = True
+    await asyncio.wait_for(task, timeout=10)
+
+
+async def _started(server: uvicorn.Server) -> bool:
+    return server.started
+
+
+async def test_the_delivery_a_real_inbox_receives_verifies_as_our_actors(
+    database: Database, sink: tuple[Sink, str]
+) -> None:
+    received, inbox = sink
+    await queue(database, [inbox])
+    async with httpx.AsyncClient(trust_env=False) as client:
+        federation = Federation(CONFIG, database.session, Fetcher(client, CONFIG))
+        assert await Worker(federation, rng=random.Random(1)).run_once() == 1
+
+    [(method, url, headers, body)] = received.received
+    async with database.session() as session:
+        key: ActorKey = await key_for(session, ACTOR)
+
+    async def lookup(key_id: str, refresh: bool) -> tuple[str, str] | None:
+        return (key.rsa_public_pem, ACTOR) if key_id == main_key_id(ACTOR) else None
+
+    signed = await verify_request(
+        method, url, headers, body, lookup, now=utcnow(), window_seconds=300
+    )
+    assert (signed.key_id, signed.controller) == (main_key_id(ACTOR), ACTOR)
+    assert body.startswith(b'{"id":"https://terreau.test/activities/1"')
+    [delivered] = await deliveries(database)
+    assert (delivered.state, delivered.last_status) == (DeliveryState.SENT, 202)
