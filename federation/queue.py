@@ -54,9 +54,7 @@ class Retry(StrEnum):
 
 async def state_counts(session: AsyncSession) -> dict[DeliveryState, int]:
     """Rows per state, every state present (0 when none), in the state machine's order."""
-    rows = await session.exec(
-        select(Delivery.state, func.count()).group_by(col(Delivery.state))
-    )
+    rows = await session.exec(select(Delivery.state, func.count()).group_by(col(Delivery.state)))
     found = {str(state): int(count) for state, count in rows.all()}
     return {state: found.get(state, 0) for state in DeliveryState}
 

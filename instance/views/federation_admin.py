@@ -180,6 +180,26 @@ async def _disallow(session: AsyncSession, host: str, form: dict[str, str]) -> s
     return _("%(host)s is off the allow list.", host=host)
 
 
+def _wake_worker(request: Request) -> None:
+    """Let this process's worker send at once; without one, ``terreau worker`` polls soon."""
+    worker = getattr(request.app.state, "worker", None)
+    if worker is not None:
+        worker.wake()
+
+
+async def _ensure_permitted(request: Request, session: AsyncSession, host: str) -> None:
+    """A retry to a host the admins refuse would only fail again: say so instead."""
+    config = federation_config(request.app.state.settings)
+    if not await instances.may_talk_to(session, config, host):
+        raise HTTPException(
+            409,
+            N_(
+                "This host is blocked, or not on the allow list: unblock or allow it "
+                "before retrying its deliveries."
+            ),
+        )
+
+
 async def _on_host(
     request: Request, form: dict[str, str], action: HostAction, *, retrying: bool = False
 ) -> Response:
@@ -222,36 +242,20 @@ async def disallow(request: Request) -> Response:
 DECISIONS: dict[str, HostAction] = {"block": _block, "allow": _allow}
 
 
-async def add_host(request: Request) -> Response:
-    """A host typed by hand, blocked or allowed before it ever speaks to us."""
-    form = await read_form(request)
+async def _decide(session: AsyncSession, host: str, form: dict[str, str]) -> str:
+    """The add-a-host form's two buttons: block it, or put it on the allow list."""
     decision = DECISIONS.get(form.get("decision", ""))
     if decision is None:
         raise HTTPException(400, N_("Choose to block or to allow the host."))
-    return await _on_host(request, form, decision)
+    return await decision(session, host, form)
+
+
+async def add_host(request: Request) -> Response:
+    """A host typed by hand, blocked or allowed before it ever speaks to us."""
+    return await _on_host(request, await read_form(request), _decide)
 
 
 # The queue
-
-
-def _wake_worker(request: Request) -> None:
-    """Let this process's worker send at once; without one, ``terreau worker`` polls soon."""
-    worker = getattr(request.app.state, "worker", None)
-    if worker is not None:
-        worker.wake()
-
-
-async def _ensure_permitted(request: Request, session: AsyncSession, host: str) -> None:
-    """A retry to a host the admins refuse would only fail again: say so instead."""
-    config = federation_config(request.app.state.settings)
-    if not await instances.may_talk_to(session, config, host):
-        raise HTTPException(
-            409,
-            N_(
-                "This host is blocked, or not on the allow list: unblock or allow it "
-                "before retrying its deliveries."
-            ),
-        )
 
 
 RETRY_REFUSALS = {

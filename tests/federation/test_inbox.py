@@ -132,6 +132,21 @@ async def test_undo_removes_the_follower(pair: Pair) -> None:
     assert await rows(b, Follower) == []
 
 
+async def test_an_actor_deleting_itself_takes_its_follows_with_it(pair: Pair) -> None:
+    a, b, _network = pair
+    commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
+    key = await signer(a)
+    await post(b, "/inbox", follow(a, commons.uri), key)
+    await b.work()
+    assert len(await rows(b, Follower)) == 1
+    actor = a.federation.config.instance_actor_uri
+    deletion = {"id": f"{actor}#delete", "type": "Delete", "actor": actor, "object": actor}
+    assert (await post(b, "/inbox", deletion, key)).status_code == 202
+    await b.work()
+    assert await rows(b, Follower) == []
+    assert [i.state for i in await rows(b, InboxItem)] == [InboxState.DONE, InboxState.DONE]
+
+
 REFUSALS = [
     # (what is wrong, status, words of the logged reason)
     ("malformed JSON", 400, "malformed JSON"),
@@ -139,6 +154,7 @@ REFUSALS = [
     ("id on another server", 400, "not on its actor's server"),
     ("unsigned", 401, "signature"),
     ("signer is not the actor", 401, "not the actor"),
+    ("signed with another key", 401, "signature"),
     ("Date ten minutes old", 401, "signature"),
     ("body changed after signing", 401, "signature"),
     ("blocked domain", 403, "blocked"),
@@ -167,6 +183,8 @@ async def test_bad_activities_are_refused_with_a_reason(
         await local_organisation(a, "cae")
         activity["actor"] = f"{a.base_url}/orgs/cae"  # signed with the instance actor's key
         activity["id"] = f"{a.base_url}/activities/impersonation"
+    elif case == "signed with another key":
+        key = Signer(key.key_id, (await signer(b)).private_pem)  # claims a's key, signs with b's
     elif case == "Date ten minutes old":
         options["when_signed"] = utcnow() - timedelta(minutes=10)
     elif case == "body changed after signing":
@@ -191,7 +209,9 @@ async def test_a_body_over_the_limit_is_refused_before_anything_else(pair: Pair)
     assert await rows(b, InboxItem) == []
 
 
-async def test_an_actor_at_a_private_address_is_not_fetched(pair: Pair) -> None:
+async def test_an_actor_at_a_private_address_is_not_fetched(
+    pair: Pair, caplog: pytest.LogCaptureFixture
+) -> None:
     """With private addresses refused (the default), a key at 10.0.0.1 is never asked for."""
     a, b, network = pair
     b.federation.config = replace(b.federation.config, allow_private_addresses=False)
@@ -204,9 +224,11 @@ async def test_an_actor_at_a_private_address_is_not_fetched(pair: Pair) -> None:
     }
     intruder = Signer("http://10.0.0.1/actor#main-key", (await key_for_pem(a)))
     seen_before = len(network.requests)
-    response = await post(b, "/inbox", forged, intruder)
+    with caplog.at_level(logging.INFO, logger="terreau.federation"):
+        response = await post(b, "/inbox", forged, intruder)
     assert response.status_code == 401
     assert "signature" in response.json()["error"]
+    assert any("10.0.0.1" in record.getMessage() for record in caplog.records)
     assert [r for r in network.requests[seen_before:] if r.url.host == "10.0.0.1"] == []
 
 

@@ -74,9 +74,10 @@ def signed_like_mastodon(key: rsa.RSAPrivateKey, url: str, body: bytes) -> dict[
         "Digest": "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode(),
         "Content-Type": "application/activity+json",
     }
+    covered = ("Host", "Date", "Digest", "Content-Type")
     signed = "\n".join(
         [f"(request-target): post {parts.path}"]
-        + [f"{name.lower()}: {headers[name]}" for name in ("Host", "Date", "Digest", "Content-Type")]
+        + [f"{name.lower()}: {headers[name]}" for name in covered]
     )
     signature = key.sign(signed.encode(), padding.PKCS1v15(), hashes.SHA256())
     headers["Signature"] = (
@@ -143,9 +144,7 @@ def test_a_mastodon_follow_gets_an_accept_that_verifies(client: TestClient) -> N
 
     # The Accept's signature verifies with the key our actor document publishes.
     document = client.get("/commons/yeswiki", headers={"accept": MASTODON_ACCEPT}).json()
-    assert accept_request.headers["signature"].startswith(
-        f'keyId="{document["publicKey"]["id"]}"'
-    )
+    assert accept_request.headers["signature"].startswith(f'keyId="{document["publicKey"]["id"]}"')
     verifier = httpsig.HeaderVerifier(
         headers=dict(accept_request.headers),
         secret=document["publicKey"]["publicKeyPem"],

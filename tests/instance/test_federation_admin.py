@@ -163,9 +163,7 @@ async def test_people_without_the_admin_role_are_refused(
     assert client.get(PAGE).status_code == 403
     token = csrf_token(client, "/account")
     for action in ("block", "unblock", "allow", "disallow", "retry"):
-        response = client.post(
-            f"{PAGE}/{action}", data={"host": "a.example", "csrf_token": token}
-        )
+        response = client.post(f"{PAGE}/{action}", data={"host": "a.example", "csrf_token": token})
         assert response.status_code == 403, action
     response = client.post(
         f"{PAGE}/hosts", data={"host": "a.example", "decision": "block", "csrf_token": token}
@@ -178,7 +176,15 @@ async def test_every_action_checks_the_csrf_token(admin: TestClient, database_ur
     (failed,) = await deliveries(
         database_url, await activity(database_url), ("a.example", DeliveryState.FAILED)
     )
-    paths = ["block", "unblock", "allow", "disallow", "retry", "hosts", f"deliveries/{failed}/retry"]
+    paths = [
+        "block",
+        "unblock",
+        "allow",
+        "disallow",
+        "retry",
+        "hosts",
+        f"deliveries/{failed}/retry",
+    ]
     for path in paths:
         response = admin.post(
             f"{PAGE}/{path}",
@@ -236,9 +242,7 @@ async def test_a_host_never_heard_of_can_be_blocked_by_hand(
     assert post(admin, f"{PAGE}/hosts", {"host": "x.example"}).status_code == 400
 
 
-async def test_allow_and_disallow_in_allow_list_mode(
-    database_url: str, tmp_path: Path
-) -> None:
+async def test_allow_and_disallow_in_allow_list_mode(database_url: str, tmp_path: Path) -> None:
     settings = make_settings(
         database_url, tmp_path, federation={"run_worker": False, "allow_list_only": True}
     )
@@ -246,9 +250,7 @@ async def test_allow_and_disallow_in_allow_list_mode(
         await make_admin(database_url)
         log_in(client, ADMIN, ADMIN_PASSWORD)
         assert "Allow-list mode" in client.get(PAGE).text
-        added = post(
-            client, f"{PAGE}/hosts", {"host": "friend.example:8443", "decision": "allow"}
-        )
+        added = post(client, f"{PAGE}/hosts", {"host": "friend.example:8443", "decision": "allow"})
         assert added.status_code == 303
         known = await stored(database_url, KnownInstance, host="friend.example:8443")
         assert known.allowed and not known.blocked
@@ -356,9 +358,7 @@ async def test_retry_now_puts_a_failed_delivery_back_in_line(
     assert "is queued again" in admin.get(PAGE).text
 
 
-async def test_retry_now_never_sends_a_delivery_twice(
-    admin: TestClient, database_url: str
-) -> None:
+async def test_retry_now_never_sends_a_delivery_twice(admin: TestClient, database_url: str) -> None:
     created = await activity(database_url)
     (sent,) = await deliveries(database_url, created, ("a.example", DeliveryState.SENT))
     finished = (await stored(database_url, Delivery, id=sent)).finished_at
@@ -413,9 +413,7 @@ async def test_deliveries_to_a_blocked_host_are_not_retried(
     assert (await stored(database_url, Delivery, id=failed)).state == DeliveryState.FAILED
 
 
-async def test_retry_every_failed_delivery_to_a_host(
-    admin: TestClient, database_url: str
-) -> None:
+async def test_retry_every_failed_delivery_to_a_host(admin: TestClient, database_url: str) -> None:
     ids = await deliveries(
         database_url,
         await activity(database_url),

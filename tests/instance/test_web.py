@@ -245,3 +245,20 @@ def test_times_are_shown_in_the_instance_time_zone(settings) -> None:
     shown = environment.filters["local_time"](datetime(2026, 12, 31, 23, 30, tzinfo=UTC), "short")
     assert shown.startswith("1/1/27")  # already New Year in Paris
     assert "12:30" in shown.replace("\u202f", " ")
+
+
+GLUED_ATTRIBUTES = re.compile(r'<[^>]*="[^"<>]*"[a-zA-Z][^>]*>')
+
+
+def test_form_fields_keep_their_attributes_apart(client: TestClient) -> None:
+    """Jinja's trim_blocks once glued attributes (``value=""required``): browsers then read one
+    unknown attribute and lost ``required`` and ``maxlength`` on every form."""
+    pages = [client.get("/signup").text, client.get("/login").text]
+    sign_up(client, "a@example.org")
+    pages.append(client.get("/orgs/new").text)
+    pages.append(post_form(client, "/orgs/new", {"name": "", "kind": "nonsense"}).text)
+    pages.append(client.get("/commons/new").text)
+    pages.append(post_form(client, "/commons/new", {"name": ""}).text)
+    for html in pages:
+        assert not GLUED_ATTRIBUTES.search(html), GLUED_ATTRIBUTES.search(html)
+    assert re.search(r'<input id="f-name" name="name" type="text"\s+value="" required ', pages[3])
