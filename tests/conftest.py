@@ -109,6 +109,12 @@ def _another_database(
 
 
 @pytest.fixture
+def postgres_database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A migrated PostgreSQL database, for what only PostgreSQL does (SKIP LOCKED…)."""
+    yield from _fresh_postgres(request, request.getfixturevalue("postgres_template"))
+
+
+@pytest.fixture
 def second_database_url(
     request: pytest.FixtureRequest, database_url: str, tmp_path: Path
 ) -> Iterator[str]:

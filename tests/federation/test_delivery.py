@@ -225,12 +225,19 @@ async def test_concurrent_claimers_never_take_the_same_row(database: Database) -
     assert sorted(taken) == sorted(ids)  # all of them, each once
 
 
+@pytest.fixture
+async def postgres_database(postgres_database_url: str) -> AsyncIterator[Database]:
+    database = Database(postgres_database_url)
+    yield database
+    await database.dispose()
+
+
 @pytest.mark.postgres
 async def test_on_postgresql_a_claimer_skips_rows_locked_by_another(
-    database: Database,
+    postgres_database: Database,
 ) -> None:
-    if database.dialect != "postgresql":
-        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite takes one writer at a time")
+    """SKIP LOCKED is PostgreSQL's; SQLite takes one writer at a time, so it has no case."""
+    database = postgres_database
     ids = await queue(database, "https://a.example/inbox", "https://b.example/inbox")
     await set_due(database, ids, NOW)
     async with database.session() as other:

@@ -83,6 +83,17 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
     assert (journal, foreign_keys) == ("wal", 1)
 
 
+@pytest.mark.postgres
+async def test_postgresql_plans_each_statement_for_its_values(postgres_database_url: str) -> None:
+    """A generic plan for a skewed commons took 21 ms where its own plan takes 0.4 ms."""
+    database = Database(postgres_database_url)
+    async with database.engine.connect() as connection:
+        mode = (await connection.execute(text("SHOW plan_cache_mode"))).scalar()
+        jit = (await connection.execute(text("SHOW jit"))).scalar()
+    await database.dispose()
+    assert (mode, jit) == ("force_custom_plan", "off")
+
+
 async def test_foreign_keys_are_enforced(session: AsyncSession) -> None:
     with pytest.raises(IntegrityError):
         await session.exec(  # type: ignore[call-overload]
