@@ -78,9 +78,9 @@ def route_template(app: Any, scope: Scope) -> str:
     the inbox's CPU (bench/federation.py). Routes answered outside the router (content
     negotiation) are matched here.
     """
-    chosen = scope.get("route")
-    if isinstance(getattr(chosen, "path", None), str):
-        return str(chosen.path)
+    chosen_path = getattr(scope.get("route"), "path", None)
+    if isinstance(chosen_path, str):
+        return chosen_path
     for route in getattr(app, "routes", []):
         match, _ = route.matches(scope)
         if match == Match.FULL:
