@@ -10,11 +10,18 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalogue.columns import utcnow
-from catalogue.commons import Commons, CommonsMaintainer, CommonsTag, validate_commons
+from catalogue.commons import (
+    Commons,
+    CommonsMaintainer,
+    CommonsTag,
+    search_document,
+    validate_commons,
+)
 from catalogue.declarations import Declaration, DeclarationKind, declaration_uri
 from catalogue.errors import N_, InvalidField, InvalidFields
 from catalogue.improvements import (
@@ -24,6 +31,7 @@ from catalogue.improvements import (
     check_transition,
 )
 from catalogue.organisations import Organisation
+from catalogue.text import fold
 
 
 def commons_uri(base_url: str, slug: str) -> str:
@@ -49,6 +57,12 @@ SLUG_OF_OTHER_KIND_ORG = N_(
 async def get_local_commons(session: AsyncSession, slug: str) -> Commons | None:
     query = select(Commons).where(Commons.slug == slug, col(Commons.origin).is_(None))
     return (await session.exec(query)).first()
+
+
+async def get_remote_commons(session: AsyncSession, slug: str, origin: str) -> Commons | None:
+    """The copy of the commons ``slug`` made on ``origin`` (slugs are unique per origin only)."""
+    query = select(Commons).where(Commons.slug == slug, Commons.origin == origin)
+    return (await session.exec(query.order_by(col(Commons.id)))).first()
 
 
 async def get_local_organisation(session: AsyncSession, slug: str) -> Organisation | None:
@@ -429,3 +443,110 @@ async def change_status(session: AsyncSession, improvement: Improvement, target:
 
 def today_utc() -> date:
     return utcnow().date()
+
+
+# Copies of commons made on other instances.
+
+REMOTE_COLUMNS = frozenset(
+    {
+        "slug", "name", "kind", "maturity", "summary", "description", "description_html",
+        "licence", "website", "repository", "languages", "territory", "uses_count",
+        "interested_count", "created_at", "updated_at",
+    }
+)  # fmt: skip
+
+
+class NotFromOrigin(ValueError):
+    """A change to a commons from somewhere other than where it was made (or to a local one)."""
+
+
+async def _commons_for_update(session: AsyncSession, uri: str) -> Commons | None:
+    query = select(Commons).where(Commons.uri == uri).with_for_update()
+    # Another statement may have written the row: never answer from the identity map.
+    return (await session.exec(query.execution_options(populate_existing=True))).first()
+
+
+def _check_origin(commons: Commons, origin: str) -> None:
+    if commons.origin != origin:
+        where = commons.origin or "this instance"
+        raise NotFromOrigin(f"{commons.uri} was made on {where}, not on {origin}")
+
+
+async def _insert_unless_present(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """``INSERT … ON CONFLICT (uri) DO NOTHING``: whether this statement made the row.
+
+    Two activities about one new commons may be applied at once by two workers; the second
+    then updates the row the first made instead of failing on the unique ``uri``.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement: Any = insert(Commons).values(**values).on_conflict_do_nothing(index_elements=["uri"])
+    result = await session.exec(statement)
+    return bool(result.rowcount)
+
+
+async def upsert_remote_commons(
+    session: AsyncSession,
+    uri: str,
+    origin: str,
+    fields: dict[str, Any],
+    tags: list[str],
+) -> Commons:
+    """Store the copy of a commons made on ``origin`` (a host): created the first time,
+    replaced afterwards, shown again if a deletion had hidden it.
+
+    ``fields`` are plain column values (``slug``, ``name`` and ``kind`` at least; see
+    ``REMOTE_COLUMNS``), already checked by the caller. A version older than the stored one
+    (by ``updated_at``) changes nothing: deliveries may arrive out of order. A time in the
+    future counts as now. Flushes only: the caller commits, once for the whole change.
+    Raises NotFromOrigin when ``uri`` is a local commons or another origin's.
+    """
+    unknown = set(fields) - REMOTE_COLUMNS
+    if unknown:
+        raise ValueError(f"not columns of a remote commons: {', '.join(sorted(unknown))}")
+    now = utcnow()
+    values = dict(fields)
+    values["updated_at"] = min(values.get("updated_at", now), now)
+    if "created_at" in values:
+        values["created_at"] = min(values["created_at"], now)
+    values["sort_key"] = fold(values["name"])[:200]
+    values["search_document"] = search_document(
+        values["name"], values.get("summary", ""), values.get("description", ""), tags
+    )
+    values.update(hidden=False, merged_into_id=None)
+    commons = await _commons_for_update(session, uri)
+    if commons is None:
+        created = {"created_at": values["updated_at"], **values, "uri": uri, "origin": origin}
+        inserted = await _insert_unless_present(session, created)
+        commons = await _commons_for_update(session, uri)
+        assert commons is not None and commons.id is not None
+        if inserted:
+            await _set_tags(session, commons.id, tags)
+            await session.flush()
+            return commons
+    _check_origin(commons, origin)
+    if commons.updated_at > values["updated_at"]:
+        return commons
+    for key, value in values.items():
+        setattr(commons, key, value)
+    session.add(commons)
+    assert commons.id is not None
+    await _set_tags(session, commons.id, tags)
+    await session.flush()
+    return commons
+
+
+async def hide_remote_commons(session: AsyncSession, uri: str, origin: str) -> bool:
+    """Hide the copy of a commons its origin deleted; False when we hold no such copy.
+
+    Hidden rather than deleted, as local commons are: nothing refers to a missing row, and
+    the origin can show it again with a new Create. Flushes only; raises NotFromOrigin.
+    """
+    commons = await _commons_for_update(session, uri)
+    if commons is None:
+        return False
+    _check_origin(commons, origin)
+    commons.hidden = True
+    session.add(commons)
+    await session.flush()
+    return True

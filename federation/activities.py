@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from federation.context import FederationConfig
 from federation.keys import Signer, key_for, signer_of
 from federation.media import AS_CONTEXT
+from federation.models import ActorKey
 
 
 def new_activity_id(config: FederationConfig) -> str:
@@ -42,8 +44,14 @@ def activity(
 async def instance_signer(session: AsyncSession, config: FederationConfig) -> Signer:
     """The instance actor signs our fetches (servers in authorized-fetch mode want them signed).
 
-    Commits, so that the key made on first use is the one every later request signs with.
+    Commits only when it makes the key, so that the key made on first use is the one every
+    later request signs with. Otherwise it leaves the caller's transaction alone: a handler
+    holding its inbox row (``FOR UPDATE``) must not have it released half-way.
     """
-    key = await key_for(session, config.instance_actor_uri)
-    await session.commit()
+    uri = config.instance_actor_uri
+    stored = await session.exec(select(ActorKey).where(ActorKey.actor_uri == uri))
+    key = stored.first()
+    if key is None:
+        key = await key_for(session, uri)
+        await session.commit()
     return signer_of(key)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import html
 import mimetypes
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -17,12 +18,14 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from catalogue.commons import Commons
+from catalogue.commons import Commons, CommonsTag
 from catalogue.organisations import Organisation
+from federation.commons_documents import commons_properties
 from federation.context import FederationConfig
 from federation.keys import ed25519_key_id, main_key_id
 from federation.media import AS_CONTEXT, MULTIKEY_CONTEXT, SECURITY_CONTEXT
 from federation.models import ActorKey
+from federation.vocabulary import context_url
 
 INSTANCE_USERNAME = "instance"
 # Where the instance serves a stored logo (the ``logo`` route of instance/views/commons.py).
@@ -61,6 +64,9 @@ class LocalActor:
     # When the organisation or commons was created; None for the instance actor, whose
     # document then gives the creation of its keys (the moment it began to federate).
     published: datetime | None = None
+    updated: datetime | None = None
+    # What only this kind of actor says (a commons' kind, licence, tags…: commons_documents).
+    properties: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def inbox(self) -> str:
@@ -98,7 +104,9 @@ def organisation_actor(organisation: Organisation) -> LocalActor:
     )
 
 
-def commons_actor(commons: Commons, config: FederationConfig) -> LocalActor:
+def commons_actor(
+    commons: Commons, config: FederationConfig, tags: Sequence[str] = ()
+) -> LocalActor:
     icon = f"{config.base_url}{LOGO_PATH}{commons.logo}" if commons.logo else None
     return LocalActor(
         uri=commons.uri,
@@ -109,7 +117,18 @@ def commons_actor(commons: Commons, config: FederationConfig) -> LocalActor:
         url=commons.uri,
         icon_url=icon,
         published=commons.created_at,
+        updated=commons.updated_at,
+        properties=commons_properties(commons, tags, config.base_url),
     )
+
+
+async def tagged_commons_actor(
+    session: AsyncSession, commons: Commons, config: FederationConfig
+) -> LocalActor:
+    """The commons' actor with its tags, which live in rows of their own."""
+    query = select(CommonsTag.tag).where(CommonsTag.commons_id == commons.id)
+    tags = (await session.exec(query.order_by(col(CommonsTag.tag)))).all()
+    return commons_actor(commons, config, list(tags))
 
 
 def _visible_local_commons() -> Any:
@@ -136,7 +155,7 @@ async def local_actor(
     if organisation is not None:
         return organisation_actor(organisation)
     commons = (await session.exec(_visible_local_commons().where(Commons.uri == uri))).first()
-    return commons_actor(commons, config) if commons is not None else None
+    return await tagged_commons_actor(session, commons, config) if commons is not None else None
 
 
 async def local_actor_by_username(
@@ -150,7 +169,7 @@ async def local_actor_by_username(
     slug = username.lower()
     commons = (await session.exec(_visible_local_commons().where(Commons.slug == slug))).first()
     if commons is not None:
-        return commons_actor(commons, config)
+        return await tagged_commons_actor(session, commons, config)
     organisation = (
         await session.exec(_local_organisations().where(Organisation.slug == slug))
     ).first()
@@ -217,4 +236,10 @@ def actor_document(actor: LocalActor, key: ActorKey, config: FederationConfig) -
     }
     if actor.icon_url:
         document["icon"] = _icon(actor.icon_url)
+    if actor.updated is not None:
+        document["updated"] = as_time(actor.updated)
+    if actor.kind is ActorKind.COMMONS:
+        # Our terms (commonsKind, licence…) are defined by the context this instance serves.
+        document["@context"].append(context_url(config))
+        document.update(actor.properties)
     return document

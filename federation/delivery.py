@@ -4,14 +4,25 @@ A row is ``new`` until an answer settles it: ``sent`` (2xx), ``gone`` (410, or i
 already gone) or ``failed`` (a 4xx that retrying cannot fix, a block, or about two days of
 errors). While it waits, ``next_attempt_at`` says when it is due and ``locked_until`` leases
 it to the one worker sending it. What a status does is the pure ``outcome``; the I/O around
-it is ``claim_due`` and ``send_one``.
+it is ``claim_batch`` (or ``claim_due``), ``post`` and ``record_batch``.
+
+Answers are written in batches, because the database, not the network, was the worker's
+cost (a dozen statements and three commits per row): ``record_batch`` writes the 2xx of a
+batch in one UPDATE, the others one by one, marks each host seen or gone once, and commits
+once. The price: a worker killed (or cut off from its database) after some answers came in
+but before their batch was committed has sent those rows without recording it. They are
+still leased, so they are taken again once the lease ends and sent a second time: at most
+the answers of the last write interval (a batch, and those that came while it was being
+written). Receivers drop the repeat, as they keep activities by id (our inbox does). Nothing
+is lost, and a 2xx once committed is never sent again: every write is conditional on
+``state = 'new'``.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,8 +35,8 @@ from catalogue.columns import utcnow
 from federation import instances
 from federation.context import FederationConfig
 from federation.fetch import Fetcher, FetchError
-from federation.keys import key_for, signer_of
-from federation.models import Delivery, DeliveryState, OutboxActivity
+from federation.keys import Signer, key_for, signer_of
+from federation.models import Delivery, DeliveryState, KnownInstance, OutboxActivity
 
 log = logging.getLogger("terreau.federation")
 
@@ -89,6 +100,57 @@ class DueDelivery:
     body: str  # the activity's JSON, sent as stored
 
 
+@dataclass(frozen=True)
+class HostPolicy:
+    """What sending to a host depends on, read once for a whole claimed batch."""
+
+    refusal: tuple[DeliveryState, str] | None = None  # why its rows must not be sent, if so
+    # Seen lately (``instances.seen_recently``): a 2xx from it need not mark it seen again,
+    # which saves a statement per delivery of a fan-out.
+    fresh: bool = False
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Claimed rows with everything their sends need, read in the claim's transaction."""
+
+    rows: list[DueDelivery]
+    lease_ends: datetime  # the rows are this worker's until then
+    policies: dict[str, HostPolicy]  # by host
+    signers: dict[str, Signer]  # by actor, for those the caller did not already have
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How one attempt ended and what it makes of its row, until written with others."""
+
+    due: DueDelivery
+    status: int | None  # None: no answer (refused address, network error, timeout, crash)
+    error: str
+    at: datetime
+    result: Outcome
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A row not sent because of its host (blocked, not allowed, gone): settled unattempted."""
+
+    due: DueDelivery
+    state: DeliveryState
+    why: str
+
+
+def answer(
+    due: DueDelivery, status: int | None, error: str, at: datetime, rng: random.Random
+) -> Answer:
+    """The attempt's ``outcome``, decided when the answer comes (a 410 must stop the other
+    sends to its host at once, not when the batch is written)."""
+    return Answer(due, status, error, at, outcome(status, due.attempts + 1, at, rng))
+
+
+# Claiming
+
+
 def _due(now: datetime) -> Any:
     return (
         (col(Delivery.state) == DeliveryState.NEW)
@@ -104,17 +166,18 @@ async def _any_due(session: AsyncSession, now: datetime) -> bool:
     return found is not None
 
 
-async def claim_due(
-    session: AsyncSession, now: datetime, limit: int, lease: timedelta
+async def _lease(
+    session: AsyncSession, now: datetime, limit: int, lease: timedelta, *, probe: bool
 ) -> list[DueDelivery]:
-    """Lease up to ``limit`` due rows, oldest due first, and commit the lease.
+    """Lease up to ``limit`` due rows, oldest due first; no commit.
 
     One ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``: on PostgreSQL
     concurrent workers skip each other's rows instead of waiting or taking them twice; on
     SQLite (where the lock clause is dropped) a single writing statement cannot interleave
-    with another writer between its read and its write.
+    with another writer between its read and its write. ``probe=False`` skips the plain read
+    first, for a caller whose last claim was full (rows are surely due).
     """
-    if limit <= 0 or not await _any_due(session, now):
+    if limit <= 0 or (probe and not await _any_due(session, now)):
         return []
     chosen = (
         select(Delivery.id)
@@ -132,7 +195,6 @@ async def claim_due(
     )
     ids = [row[0] for row in leased.all()]
     if not ids:
-        await session.commit()
         return []
     rows = await session.exec(
         select(Delivery, OutboxActivity.actor_uri, OutboxActivity.body)
@@ -140,12 +202,202 @@ async def claim_due(
         .where(col(Delivery.id).in_(ids))
         .order_by(col(Delivery.next_attempt_at), col(Delivery.id))
     )
-    claimed = [
+    return [
         DueDelivery(d.id or 0, d.inbox, d.host, d.attempts, actor_uri, body)
         for d, actor_uri, body in rows.all()
     ]
+
+
+async def claim_due(
+    session: AsyncSession, now: datetime, limit: int, lease: timedelta, *, probe: bool = True
+) -> list[DueDelivery]:
+    """Lease up to ``limit`` due rows, oldest due first, and commit the lease (see ``_lease``)."""
+    claimed = await _lease(session, now, limit, lease, probe=probe)
     await session.commit()
     return claimed
+
+
+async def claim_batch(
+    session: AsyncSession,
+    config: FederationConfig,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    *,
+    probe: bool = True,
+    signers: Mapping[str, Signer] | None = None,
+) -> Batch:
+    """Lease up to ``limit`` due rows with their hosts' policies and the signers of the actors
+    not in ``signers``, in one transaction, and commit it.
+
+    Reading ``known_instance`` once for all the batch's hosts, and each actor's key once,
+    replaces three reads and a commit per row.
+    """
+    rows = await _lease(session, now, limit, lease, probe=probe)
+    policies: dict[str, HostPolicy] = {}
+    new_signers: dict[str, Signer] = {}
+    if rows:
+        policies = await host_policies(session, config, {d.host for d in rows}, now)
+        new_signers = await load_signers(session, {d.actor_uri for d in rows} - set(signers or {}))
+    await session.commit()
+    return Batch(rows, now + lease, policies, new_signers)
+
+
+def policy_of(
+    config: FederationConfig, host: str, known: KnownInstance | None, now: datetime
+) -> HostPolicy:
+    """Whether to send to ``host`` given its row (None: never heard of): not when the admins
+    block it or left it off the allow list, nor when it is gone."""
+    if not instances.permits(config, host, known):
+        return HostPolicy((DeliveryState.FAILED, "host blocked or not allowed"))
+    if known is not None and known.gone_at is not None:
+        return HostPolicy((DeliveryState.GONE, "host gone"))
+    return HostPolicy(None, fresh=instances.seen_recently(known, now))
+
+
+async def host_policies(
+    session: AsyncSession, config: FederationConfig, hosts: Collection[str], now: datetime
+) -> dict[str, HostPolicy]:
+    """The policy of each host, from one read of their ``known_instance`` rows (the admins may
+    have decided after the rows were queued)."""
+    names = {host.lower() for host in hosts}
+    rows = await session.exec(select(KnownInstance).where(col(KnownInstance.host).in_(names)))
+    known = {row.host: row for row in rows.all()}
+    return {host: policy_of(config, host, known.get(host.lower()), now) for host in hosts}
+
+
+async def load_signers(session: AsyncSession, actor_uris: Iterable[str]) -> dict[str, Signer]:
+    """Each actor's signer (its key made on first use, no commit)."""
+    return {uri: signer_of(await key_for(session, uri)) for uri in actor_uris}
+
+
+async def release(session: AsyncSession, ids: Collection[int], lease_ends: datetime) -> None:
+    """Give back claimed rows that were never sent (the worker is stopping), so that no one
+    waits for their lease; only rows still leased by this claim. Commits."""
+    if not ids:
+        return
+    await session.exec(
+        update(Delivery)
+        .where(
+            col(Delivery.id).in_(ids),
+            col(Delivery.state) == DeliveryState.NEW,
+            col(Delivery.locked_until) == lease_ends,
+        )
+        .values(locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+
+
+# Sending
+
+
+async def post(fetcher: Fetcher, due: DueDelivery, signer: Signer) -> tuple[int | None, str]:
+    """(status, error) of one POST; a refused address or a network failure is (None, why)."""
+    try:
+        response = await fetcher.post_activity(due.inbox, due.body.encode(), signer=signer)
+    except FetchError as error:
+        return None, error.reason
+    if 200 <= response.status_code <= 299:
+        return response.status_code, ""
+    return response.status_code, f"{response.status_code} {response.reason_phrase}".strip()
+
+
+async def send_one(
+    session: AsyncSession,
+    fetcher: Fetcher,
+    config: FederationConfig,
+    due: DueDelivery,
+    *,
+    rng: random.Random,
+    clock: Callable[[], datetime] = utcnow,
+) -> DeliveryState:
+    """Send one claimed row and commit what became of it as soon as the answer is in: the
+    worker's path (``federation.worker`` sends batches), for one row.
+
+    A 410 also marks the host gone and closes its other pending rows. Returns the row's new
+    state (for a row another worker settled meanwhile, what this attempt would have made it).
+    """
+    now = clock()
+    refusal = (await host_policies(session, config, [due.host], now))[due.host].refusal
+    if refusal is not None:
+        state, why = refusal
+        await record_batch(session, [], [Refused(due, state, why)], now)
+        return state
+    signer = (await load_signers(session, [due.actor_uri]))[due.actor_uri]
+    # End the transaction before the network: no lock or connection held while we wait.
+    await session.commit()
+    status, error = await post(fetcher, due, signer)
+    result = answer(due, status, error, clock(), rng)
+    await record_batch(session, [result], [], result.at)
+    return result.result.state
+
+
+# Recording
+
+
+async def record_batch(
+    session: AsyncSession,
+    answers: Sequence[Answer],
+    refused: Sequence[Refused],
+    now: datetime,
+    *,
+    fresh: Collection[str] = frozenset(),
+) -> None:
+    """Write what became of a batch of rows and what the answers say of their hosts, in one
+    transaction, and commit it (see the module's docstring for what a crash before the commit
+    costs). ``answers`` in the order they came; a host in ``fresh`` (see ``HostPolicy``) is not
+    marked seen again. A row another worker settled meanwhile is left as it is.
+    """
+    await _record_sent(session, [a for a in answers if a.result.state == DeliveryState.SENT], now)
+    recorded: list[Answer] = []  # logged once committed
+    for item in answers:
+        if item.result.state != DeliveryState.SENT and await _record_attempt(session, item):
+            recorded.append(item)
+    for refusal in refused:
+        await _record(session, refusal.due, refusal.state, now, attempted=False, error=refusal.why)
+    await _hosts_answered(session, answers, fresh, now)
+    await session.commit()
+    for item in recorded:
+        _log_attempt(item.due, item.result, item.error)
+
+
+async def _record_sent(session: AsyncSession, answers: Sequence[Answer], now: datetime) -> None:
+    """The 2xx of a batch: one UPDATE per status code (nearly always one), guarded as
+    ``_record``; ``attempts`` counts up in SQL, rows of one batch having made different
+    numbers of attempts."""
+    by_status: dict[int | None, list[int]] = {}
+    for item in answers:
+        by_status.setdefault(item.status, []).append(item.due.id)
+    for status, ids in by_status.items():
+        await session.exec(
+            update(Delivery)
+            .where(col(Delivery.id).in_(ids), col(Delivery.state) == DeliveryState.NEW)
+            .values(
+                state=DeliveryState.SENT,
+                locked_until=None,
+                last_error="",
+                finished_at=now,
+                attempts=col(Delivery.attempts) + 1,
+                last_status=status,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def _record_attempt(session: AsyncSession, item: Answer) -> bool:
+    """An answer other than a 2xx: its own row (each retry has its own next attempt). Whether
+    it was written (not when another worker had settled the row)."""
+    return await _record(
+        session,
+        item.due,
+        item.result.state,
+        item.at,
+        attempted=True,
+        status=item.status,
+        error=item.error,
+        next_attempt_at=item.result.next_attempt_at,
+    )
 
 
 async def _record(
@@ -180,97 +432,26 @@ async def _record(
     return bool(result.rowcount)
 
 
-async def _refusal(
-    session: AsyncSession, config: FederationConfig, host: str
-) -> tuple[DeliveryState, str] | None:
-    """Why this host must not be sent to now (blocked, off the allow list, gone), if it must
-    not: the admins may have decided after the row was queued."""
-    if not await instances.may_talk_to(session, config, host):
-        return DeliveryState.FAILED, "host blocked or not allowed"
-    known = await instances.get(session, host)
-    if known is not None and known.gone_at is not None:
-        return DeliveryState.GONE, "host gone"
-    return None
-
-
-async def _post(
-    fetcher: Fetcher, due: DueDelivery, session: AsyncSession
-) -> tuple[int | None, str]:
-    """(status, error) of one POST; a refused address or a network failure is (None, why)."""
-    signer = signer_of(await key_for(session, due.actor_uri))
-    # End the transaction before the network: no lock or connection held while we wait.
-    await session.commit()
-    try:
-        response = await fetcher.post_activity(due.inbox, due.body.encode(), signer=signer)
-    except FetchError as error:
-        return None, error.reason
-    if 200 <= response.status_code <= 299:
-        return response.status_code, ""
-    return response.status_code, f"{response.status_code} {response.reason_phrase}".strip()
-
-
-async def send_one(
-    session: AsyncSession,
-    fetcher: Fetcher,
-    config: FederationConfig,
-    due: DueDelivery,
-    *,
-    rng: random.Random,
-    clock: Callable[[], datetime] = utcnow,
-) -> DeliveryState:
-    """Send one claimed row and commit what became of it as soon as the answer is in.
-
-    A 410 also marks the host gone and closes its other pending rows. Returns the row's new
-    state (for a row another worker settled meanwhile, what this attempt would have made it).
-    """
-    refusal = await _refusal(session, config, due.host)
-    if refusal is not None:
-        state, why = refusal
-        await _record(session, due, state, clock(), attempted=False, error=why)
-        await session.commit()
-        return state
-    status, error = await _post(fetcher, due, session)
-    now = clock()
-    result = await record_attempt(session, due, status, error, now, rng)
-    await _host_answered(session, due.host, result, now)
-    return result.state
-
-
-async def record_attempt(
-    session: AsyncSession,
-    due: DueDelivery,
-    status: int | None,
-    error: str,
-    now: datetime,
-    rng: random.Random,
-) -> Outcome:
-    """Apply ``outcome`` to the row and commit at once: a 2xx, once recorded, is final even if
-    what follows fails."""
-    result = outcome(status, due.attempts + 1, now, rng)
-    recorded = await _record(
-        session,
-        due,
-        result.state,
-        now,
-        attempted=True,
-        status=status,
-        error=error,
-        next_attempt_at=result.next_attempt_at,
-    )
-    await session.commit()
-    if recorded:
-        _log_attempt(due, result, error)
-    return result
-
-
-async def _host_answered(session: AsyncSession, host: str, result: Outcome, now: datetime) -> None:
-    """What an answer tells about its host: a 2xx that it is up, a 410 that it is gone."""
-    if result.state == DeliveryState.SENT:
-        await instances.seen(session, host, now=now)
-    elif result.host_gone:
+async def _hosts_answered(
+    session: AsyncSession, answers: Sequence[Answer], fresh: Collection[str], now: datetime
+) -> None:
+    """What the answers tell about their hosts, once per host: a 410 that it is gone (its
+    other pending rows close), a 2xx that it is up. A 2xx after a 410 from the same host
+    means it came back, as if the two had been written one after the other."""
+    gone: dict[str, None] = {}
+    up_last: dict[str, bool] = {}
+    for item in answers:
+        if item.result.host_gone:
+            gone[item.due.host] = None
+            up_last[item.due.host] = False
+        elif item.result.state == DeliveryState.SENT:
+            up_last[item.due.host] = True
+    for host in gone:
         closed = await instances.mark_gone(session, host, now)
         log.info("%s answered 410: host gone, %d other deliveries closed", host, closed)
-    await session.commit()
+    for host, up in up_last.items():
+        if up and (host in gone or host not in fresh):
+            await instances.seen(session, host, now=now)
 
 
 def _log_attempt(due: DueDelivery, result: Outcome, error: str) -> None:

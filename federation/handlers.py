@@ -110,6 +110,7 @@ async def on_accept(
     session: AsyncSession, federation: Federation, accept: dict[str, Any], item: InboxItem
 ) -> None:
     await _answer_to_our_follow(session, accept, item, FollowState.ACCEPTED)
+    await commons_sync.back_fill(session, federation, item.actor_uri)
 
 
 @handles("Reject")
@@ -177,3 +178,7 @@ async def process_pending(federation: Federation, limit: int = 100) -> int:
                 await _record_failure(federation, item_id, error)
         finished += 1
     return finished
+
+
+# Registers the commons handlers (Create, Update, Delete), which extend the ones above.
+from federation import commons_sync  # noqa: E402

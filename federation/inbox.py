@@ -10,26 +10,32 @@ signature (401), signer bound to the activity's actor (401), duplicate (202, onc
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlalchemy import Insert, bindparam, literal
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from federation.activities import instance_signer, reference
+from catalogue.columns import utcnow
+from federation.activities import reference
+from federation.context import FederationConfig
 from federation.fetch import FetchError
-from federation.instances import host_of, may_talk_to, seen
-from federation.models import InboxItem, RemoteActor
+from federation.instances import host_of, permits, seen, seen_recently
+from federation.models import InboxItem, InboxState, KnownInstance, RemoteActor
 from federation.remote_actors import lookup_key
 from federation.service import Federation
 from federation.signatures import SignatureError, verify_request
 
 log = logging.getLogger("terreau.federation.inbox")
+
+_INBOX_ITEM = "inbox_item"
 
 
 class Refused(Exception):
@@ -49,9 +55,13 @@ class Received:
 
 
 def parse_activity(body: bytes) -> dict[str, Any]:
-    """The activity as a JSON object with string ``id``, ``type`` and ``actor``; else 400."""
+    """The activity as a JSON object with string ``id``, ``type`` and ``actor``; else 400.
+
+    UTF-8 only, as JSON between systems must be: the body is stored as UTF-8 text (from bytes,
+    ``json.loads`` would also take UTF-16 or 32, which the store could not decode).
+    """
     try:
-        activity = json.loads(body)
+        activity = json.loads(body.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise Refused(400, f"malformed JSON: {error}") from None
     if not isinstance(activity, dict):
@@ -69,51 +79,91 @@ def parse_activity(body: bytes) -> dict[str, Any]:
     return activity
 
 
-async def _is_known(session: AsyncSession, actor: str) -> bool:
-    found = await session.exec(select(RemoteActor.id).where(RemoteActor.uri == actor))
-    return found.first() is not None
+@dataclass(frozen=True)
+class _Request:
+    """One POST to an inbox, as ``receive`` was handed it."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    recipient_uri: str | None
+    now: datetime
 
 
-async def _already_stored(session: AsyncSession, activity_id: str) -> bool:
-    found = await session.exec(select(InboxItem.id).where(InboxItem.activity_id == activity_id))
-    return found.first() is not None
+def _cached_key(
+    actor: RemoteActor | None, key_id: str, config: FederationConfig
+) -> tuple[str, str] | None:
+    """(PEM, actor) when the sender's cached row answers for ``key_id`` exactly as
+    ``lookup_key``'s cache would: it names that key, lives on the key's host, has a PEM and is
+    fresh. None sends the lookup to ``lookup_key``, which reads again or fetches."""
+    if actor is None or actor.key_id != key_id or actor.host != host_of(key_id):
+        return None
+    fresh = utcnow() - actor.fetched_at < timedelta(seconds=config.actor_cache_seconds)
+    return (actor.public_key_pem, actor.uri) if actor.public_key_pem and fresh else None
+
+
+@dataclass(frozen=True)
+class _Sender:
+    """What we hold about the sender: its host's row and its actor's, each None when absent."""
+
+    known: KnownInstance | None
+    actor: RemoteActor | None
+
+
+# One statement built once: building and caching a new one per request costs more than running
+# it. Each table has at most one row here (``host`` and ``uri`` are unique).
+_SENDER = (
+    select(KnownInstance, RemoteActor)
+    .select_from(select(literal(1).label("one")).subquery())
+    .outerjoin(KnownInstance, col(KnownInstance.host) == bindparam("host"))
+    .outerjoin(RemoteActor, col(RemoteActor.uri) == bindparam("actor"))
+)
+
+
+async def _sender(session: AsyncSession, host: str, actor: str) -> _Sender:
+    """Both rows in one statement: each statement costs more than verifying the signature."""
+    result = await session.exec(_SENDER, params={"host": host.lower(), "actor": actor})
+    known, cached = result.one()
+    return _Sender(known, cached)
 
 
 async def _verify(
     session: AsyncSession,
     federation: Federation,
-    method: str,
-    url: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    now: datetime,
+    sender: _Sender,
+    request: _Request,
 ) -> str:
     """The actor whose key signed the request; 401 with the reason otherwise."""
-    signer = await instance_signer(session, federation.config)
 
     async def lookup(key_id: str, refresh: bool) -> tuple[str, str] | None:
+        cached = None if refresh else _cached_key(sender.actor, key_id, config)
+        if cached is not None:
+            return cached
         try:
             return await lookup_key(
                 session,
                 federation.fetcher,
-                federation.config,
+                config,
                 key_id,
-                signer=signer,
+                # Only asked for here: the instance key is needed for a fetch, not a cache hit.
+                signer=await federation.instance_signer(session),
                 refresh=refresh,
             )
         except FetchError as error:
             log.info("could not fetch key %s: %s", key_id, error.reason)
             return None
 
+    config = federation.config
     try:
         signed = await verify_request(
-            method,
-            url,
-            headers,
-            body,
+            request.method,
+            request.url,
+            request.headers,
+            request.body,
             lookup,
-            now=now,
-            window_seconds=federation.config.signature_window_seconds,
+            now=request.now,
+            window_seconds=config.signature_window_seconds,
         )
     except SignatureError as error:
         # Keep what the lookups learnt (a cached actor, a remembered failure): a flood of
@@ -121,6 +171,41 @@ async def _verify(
         await session.commit()
         raise Refused(error.status, f"signature: {error.reason}") from None
     return signed.controller
+
+
+@functools.cache
+def _insert_item(dialect: str) -> Insert:
+    """``INSERT … ON CONFLICT (activity_id) DO NOTHING RETURNING id``, built once a dialect;
+    its values come with each execution. On the table, not the model: the ORM's bulk-insert
+    path would cost as much as the rest of the request."""
+    table = InboxItem.metadata.tables[_INBOX_ITEM]
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    return statement.on_conflict_do_nothing(index_elements=["activity_id"]).returning(table.c.id)
+
+
+async def _store(
+    session: AsyncSession, activity: dict[str, Any], request: _Request, actor: str
+) -> int | None:
+    """The new row's id, or None when the activity is already stored.
+
+    The duplicate check and the insert are one statement, and the same activity posted twice
+    at once is stored once (PostgreSQL makes the second insert wait for the first's commit;
+    SQLite has one writer at a time).
+    """
+    values: dict[str, Any] = {
+        "activity_id": activity["id"],
+        "type": activity["type"][:50],
+        "actor_uri": actor,
+        "recipient_uri": request.recipient_uri,
+        "body": request.body.decode("utf-8"),
+        "state": InboxState.NEW,
+        "attempts": 0,
+        "error": "",
+        "received_at": request.now,  # Core runs no model default
+        "processed_at": None,
+    }
+    statement = _insert_item(session.get_bind().dialect.name)
+    return (await session.exec(statement, params=values)).scalar_one_or_none()
 
 
 async def receive(
@@ -133,38 +218,34 @@ async def receive(
     recipient_uri: str | None,
     now: datetime,
 ) -> Received:
-    """Check and store one POSTed activity; raises Refused with the status to answer."""
+    """Check and store one POSTed activity; raises Refused with the status to answer.
+
+    In the usual case (a known actor with a fresh key) that is three statements and one
+    commit: read the sender's rows, insert, commit; plus an update of its host's row at most
+    every ``SEEN_PRECISION``.
+    """
     activity = parse_activity(body)
     actor = reference(activity["actor"])
     assert actor is not None
     host = host_of(actor)
+    request = _Request(method, url, headers, body, recipient_uri, now)
     async with federation.sessions() as session:
-        if not await may_talk_to(session, federation.config, host):
+        sender = await _sender(session, host, actor)
+        if not permits(federation.config, host, sender.known):
             raise Refused(403, f"{host} is blocked here")
         # An actor deleting itself: its key is usually gone with it, so there is nothing to
         # verify against. If we hold nothing from it, there is nothing to do either, and
         # fetching it would only turn a flood of Deletes into a storm of requests.
         deletes_itself = activity["type"] == "Delete" and reference(activity.get("object")) == actor
-        if deletes_itself and not await _is_known(session, actor):
+        if deletes_itself and sender.actor is None:
             return Received(202, "nothing to delete")
-        signer = await _verify(session, federation, method, url, headers, body, now)
+        signer = await _verify(session, federation, sender, request)
         if signer != actor:
             raise Refused(401, f"signed by {signer}, which is not the actor {actor}")
-        if await _already_stored(session, activity["id"]):
+        item_id = await _store(session, activity, request, actor)
+        if item_id is None:
             return Received(202, "duplicate")
-        item = InboxItem(
-            activity_id=activity["id"],
-            type=activity["type"][:50],
-            actor_uri=actor,
-            recipient_uri=recipient_uri,
-            body=body.decode("utf-8"),
-            received_at=now,
-        )
-        session.add(item)
-        await seen(session, host)
-        try:
-            await session.commit()
-        except IntegrityError:  # the same activity, delivered twice at once
-            await session.rollback()
-            return Received(202, "duplicate")
-        return Received(202, "stored", item.id)
+        if not seen_recently(sender.known, now):
+            await seen(session, host, now=now)
+        await session.commit()
+        return Received(202, "stored", item_id)

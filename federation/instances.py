@@ -7,21 +7,26 @@ from a new host at the same moment must not fail on the unique ``host``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, update
+from sqlalchemy import Insert, bindparam, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from catalogue.columns import utcnow
+from catalogue.columns import UTCDateTime, utcnow
 from federation.context import FederationConfig
 from federation.models import Delivery, DeliveryState, KnownInstance
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# How stale ``last_seen_at`` may get before ``seen`` writes it again (``gone_at`` is cleared
+# at once whatever this says).
+SEEN_PRECISION = timedelta(minutes=5)
+_KNOWN_INSTANCE = "known_instance"
 
 
 def host_of(uri: str) -> str:
@@ -70,14 +75,8 @@ async def may_talk_to(session: AsyncSession, config: FederationConfig, host: str
     return permits(config, host, known)
 
 
-async def ensure(session: AsyncSession, host: str, *, now: datetime | None = None) -> None:
-    """Make sure the host has a row, whoever else is inserting it right now. No commit.
-
-    ``INSERT … ON CONFLICT DO NOTHING`` rather than a SAVEPOINT around a plain INSERT: with
-    the sqlite3 driver a SAVEPOINT opened before any other write starts a transaction of its
-    own, and releasing it commits, behind the caller's back.
-    """
-    now = now or utcnow()
+def _insert(session: AsyncSession, host: str, now: datetime) -> Any:
+    """``INSERT`` of a new row for ``host`` in the session's dialect, for an ``ON CONFLICT``."""
     values: dict[str, Any] = {
         "host": host.lower(),
         "blocked": False,
@@ -88,9 +87,18 @@ async def ensure(session: AsyncSession, host: str, *, now: datetime | None = Non
     }
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.exec(
-        insert(KnownInstance).values(values).on_conflict_do_nothing(index_elements=["host"])
-    )
+    return insert(KnownInstance).values(values)
+
+
+async def ensure(session: AsyncSession, host: str, *, now: datetime | None = None) -> None:
+    """Make sure the host has a row, whoever else is inserting it right now. No commit.
+
+    ``INSERT … ON CONFLICT DO NOTHING`` rather than a SAVEPOINT around a plain INSERT: with
+    the sqlite3 driver a SAVEPOINT opened before any other write starts a transaction of its
+    own, and releasing it commits, behind the caller's back.
+    """
+    statement = _insert(session, host, now or utcnow())
+    await session.exec(statement.on_conflict_do_nothing(index_elements=["host"]))
 
 
 async def _set(session: AsyncSession, host: str, **values: Any) -> None:
@@ -101,20 +109,56 @@ async def _set(session: AsyncSession, host: str, **values: Any) -> None:
     )
 
 
+def seen_recently(known: KnownInstance | None, now: datetime) -> bool:
+    """Whether ``seen`` would write nothing for this row: it exists, is not gone, and its
+    ``last_seen_at`` is within ``SEEN_PRECISION`` of ``now``. A caller that has read the row
+    anyway (the inbox) skips the statement, and with it the row lock PostgreSQL takes."""
+    return (
+        known is not None and known.gone_at is None and known.last_seen_at >= now - SEEN_PRECISION
+    )
+
+
+@functools.cache
+def _seen_statement(dialect: str) -> Insert:
+    """The upsert ``seen`` runs, built once a dialect (building it costs more than running it).
+
+    ``INSERT … ON CONFLICT (host) DO UPDATE SET last_seen_at = :now, gone_at = NULL WHERE
+    known_instance.last_seen_at < :cutoff OR known_instance.gone_at IS NOT NULL``.
+    """
+    table = KnownInstance.metadata.tables[_KNOWN_INSTANCE]
+    now = bindparam("now", type_=UTCDateTime())
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    statement = statement.values(
+        host=bindparam("host"),
+        blocked=False,
+        allowed=False,
+        note="",
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+    stale = or_(
+        table.c.last_seen_at < bindparam("cutoff", type_=UTCDateTime()),
+        table.c.gone_at.is_not(None),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["host"], set_={"last_seen_at": now, "gone_at": None}, where=stale
+    )
+
+
 async def seen(session: AsyncSession, host: str, *, now: datetime | None = None) -> None:
     """Record that a host spoke to us (creates its row; clears ``gone_at``). No commit.
 
-    A host that answered 410 and speaks again has come back: deliveries to it resume.
+    A host that answered 410 and speaks again has come back: deliveries to it resume, so
+    ``gone_at`` is cleared at once. ``last_seen_at`` is only moved when it is older than
+    ``SEEN_PRECISION``: a busy host sends many activities a second, and writing its row for
+    each one would make them all queue on that row. One statement, race-safe like ``ensure``.
     """
     if not host:
         return
     now = now or utcnow()
-    await ensure(session, host, now=now)
-    await session.exec(
-        update(KnownInstance)
-        .where(col(KnownInstance.host) == host.lower())
-        .values(last_seen_at=now, gone_at=None)
-    )
+    statement = _seen_statement(session.get_bind().dialect.name)
+    params = {"host": host.lower(), "now": now, "cutoff": now - SEEN_PRECISION}
+    await session.exec(statement, params=params)
 
 
 async def _close_pending(session: AsyncSession, host: str, state: DeliveryState, why: str) -> int:

@@ -4,6 +4,13 @@ Everything it works from is in the database, so any number of workers may run (P
 hands each its own rows with ``SKIP LOCKED``; on SQLite one is enough, and the web server's
 own is that one). A pass that fails is logged and the next one starts after the poll
 interval: one bad row or a database hiccup never ends the loop.
+
+Deliveries go in batches, since the database and not the network was what a delivery cost:
+rows are claimed a few slots' worth at a time, with their hosts' policies and their actors'
+signers (kept for the pass); up to ``delivery_concurrency`` POSTs run at once; answers are
+written ``RECORD_EVERY`` at a time, or after ``RECORD_WITHIN`` seconds, whichever comes
+first. A worker that dies before writing a batch has those rows sent again once their lease
+ends, a batch or so of them (``federation.delivery`` says why that is safe).
 """
 
 from __future__ import annotations
@@ -11,12 +18,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import deque
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from catalogue.columns import utcnow
-from federation.delivery import DueDelivery, claim_due, lease_for, record_attempt, send_one
+from federation.delivery import (
+    Answer,
+    DueDelivery,
+    HostPolicy,
+    Refused,
+    answer,
+    claim_batch,
+    lease_for,
+    post,
+    record_batch,
+    release,
+)
 from federation.handlers import process_pending
+from federation.keys import Signer
+from federation.models import DeliveryState
 from federation.service import Federation
 
 log = logging.getLogger("terreau.federation")
@@ -25,6 +47,14 @@ log = logging.getLogger("terreau.federation")
 POLL_SECONDS = 1.0
 #: Deliveries one pass sends at most, so that incoming activities are not kept waiting.
 MAX_DELIVERIES_PER_PASS = 500
+#: Rows kept claimed ahead of the sends, in multiples of ``delivery_concurrency``: a claim
+#: serves about one slot's worth of rows, and a row waits for at most two rounds of sends
+#: before its own, which its lease (four send timeouts at least) covers.
+CLAIM_AHEAD = 2
+#: Answers written together: at most this many...
+RECORD_EVERY = 16
+#: ...and none kept unwritten longer than this (seconds), so a slow inbox delays no one.
+RECORD_WITHIN = 0.1
 
 
 class Worker:
@@ -51,68 +81,14 @@ class Worker:
         return applied + await self.deliver_due()
 
     async def deliver_due(self) -> int:
-        """Send due rows, ``delivery_concurrency`` at a time, claiming more as slots free up
-        (a slow inbox holds one slot, not a whole batch). Claiming only what can start at once
-        keeps leases from running out while rows wait for a slot."""
-        capacity = self.federation.config.delivery_concurrency
-        running: set[asyncio.Task[bool]] = set()
-        claimed_total = finished = 0
-        more = True
-        try:
-            while True:
-                free = min(capacity - len(running), MAX_DELIVERIES_PER_PASS - claimed_total)
-                # Claim in handfuls, not one query per freed slot.
-                worth_it = free > 0 and (not running or 4 * free >= capacity)
-                if more and worth_it and not self._stopping:
-                    batch = await self._claim(free)
-                    claimed_total += len(batch)
-                    more = len(batch) == free  # fewer than asked: nothing else is due
-                    running.update(asyncio.create_task(self._send(due)) for due in batch)
-                if not running:
-                    break
-                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                finished += sum(task.result() for task in done)
-        finally:
-            for task in running:  # cancelled from outside: in-flight rows wait for their lease
-                task.cancel()
-        return finished
+        """Send due rows, ``delivery_concurrency`` at a time, a new one as soon as a slot frees
+        up (a slow inbox holds one slot, not a whole batch); how many were recorded."""
+        return await DeliveryPass(self).run()
 
-    async def _claim(self, limit: int) -> list[DueDelivery]:
-        async with self.federation.sessions() as session:
-            return await claim_due(session, self.clock(), limit, self.lease)
-
-    async def _send(self, due: DueDelivery) -> bool:
-        """Send one row; an unexpected error is logged and counted as an attempt without an
-        answer (so a row that always fails ends ``failed`` instead of looping) and the pass
-        goes on."""
-        federation = self.federation
-        try:
-            async with federation.sessions() as session:
-                await send_one(
-                    session,
-                    federation.fetcher,
-                    federation.config,
-                    due,
-                    rng=self.rng,
-                    clock=self.clock,
-                )
-        except Exception as error:
-            log.exception("delivery %d to %s raised", due.id, due.inbox)
-            await self._count_crash(due, error)
-            return False
-        return True
-
-    async def _count_crash(self, due: DueDelivery, error: Exception) -> None:
-        """Record the crash as a failed attempt; if even that fails (the database is gone),
-        the row stays leased and is taken again when its lease ends."""
-        reason = f"internal error: {type(error).__name__}: {error}"
-        try:
-            async with self.federation.sessions() as session:
-                await record_attempt(session, due, None, reason, self.clock(), self.rng)
-        except Exception:
-            log.exception(
-                "delivery %d: could not record the error; retried after its lease", due.id
-            )
+    @property
+    def stopping(self) -> bool:
+        """Asked to stop: claim and start nothing more, let what is in flight finish."""
+        return self._stopping
 
     async def run(self, stop: asyncio.Event) -> None:
         """Passes until ``stop`` is set, sleeping between them unless woken."""
@@ -152,3 +128,225 @@ class Worker:
     def wake(self) -> None:
         """Start the next pass now (something was just queued in this process)."""
         self._woken.set()
+
+
+#: A send's result: its answer, and whether it is a crash of ours rather than the inbox's.
+Sent = tuple[Answer, bool]
+
+
+class DeliveryPass:
+    """One pass's deliveries: rows claimed but not started, sends in flight, answers not yet
+    written, and what the pass knows of hosts and actors.
+
+    Beside the sends runs one database task at a time, a claim or a write, so that the slots
+    keep sending while it waits on the database.
+    """
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.federation = worker.federation
+        self.capacity = max(1, self.federation.config.delivery_concurrency)
+        self.ready: deque[tuple[DueDelivery, datetime]] = deque()  # with their lease's end
+        self.running: set[asyncio.Task[Sent]] = set()
+        self.database: asyncio.Task[None] | None = None  # the claim or write under way
+        self.policies: dict[str, HostPolicy] = {}  # by host, as of its latest claim
+        self.signers: dict[str, Signer] = {}  # by actor
+        self.gone: set[str] = set()  # hosts that answered 410 (and no 2xx since)
+        self.fresh: set[str] = set()  # hosts that need not be marked seen again
+        self.answers: list[Answer] = []  # not yet written, in the order they came
+        self.crashes = 0  # how many of those are crashes, which do not count as finished
+        self.refused: list[Refused] = []
+        self.oldest: float | None = None  # when the oldest unwritten one came (loop time)
+        self.claimed = 0
+        self.more = True  # the last claim got all it asked for: more rows may be due
+        self.finished = 0
+
+    async def run(self) -> int:
+        """Send until nothing is due, stopped, or the pass's share is sent; write every answer
+        that came, give back rows claimed but not started. Cancelled, it writes nothing: what
+        it had not written waits for its lease."""
+        try:
+            await self._send_all()
+        except asyncio.CancelledError:
+            self._abandon()
+            raise
+        except Exception:
+            self._abandon()
+            await self._finish()
+            raise
+        await self._finish()
+        return self.finished
+
+    async def _send_all(self) -> None:
+        while True:
+            self._start()
+            if self.database is None:
+                self.database = self._next_database_task()
+            waits: set[asyncio.Task[Any]] = set(self.running)
+            if self.database is not None:
+                waits.add(self.database)
+            if not waits:
+                return
+            done, _ = await asyncio.wait(
+                waits, timeout=self._until_write(), return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                if task is self.database:
+                    self.database = None
+                    task.result()  # a claim that failed fails the pass
+                else:
+                    self.running.discard(task)
+                    self._took(*task.result())
+
+    def _next_database_task(self) -> asyncio.Task[None] | None:
+        """A claim first when no claimed row is left to start, then a write if one is due,
+        then a claim if fewer rows are left than slots; or nothing to do."""
+        claim = len(self.ready) < self.capacity and self._may_claim()
+        if claim and not self.ready:
+            return asyncio.create_task(self._claim())
+        if self._write_is_due():
+            return asyncio.create_task(self._record())
+        if claim:
+            return asyncio.create_task(self._claim())
+        return None
+
+    def _may_claim(self) -> bool:
+        return self.more and not self.worker.stopping and self.claimed < MAX_DELIVERIES_PER_PASS
+
+    async def _claim(self) -> None:
+        """Claim up to ``CLAIM_AHEAD`` slots' worth of rows, with what sending them needs."""
+        want = min(
+            CLAIM_AHEAD * self.capacity - len(self.ready), MAX_DELIVERIES_PER_PASS - self.claimed
+        )
+        async with self.federation.sessions() as session:
+            batch = await claim_batch(
+                session,
+                self.federation.config,
+                self.worker.clock(),
+                want,
+                self.worker.lease,
+                probe=self.claimed == 0,  # after a full claim, rows are surely due
+                signers=self.signers,
+            )
+        self.claimed += len(batch.rows)
+        self.more = len(batch.rows) == want
+        self.signers.update(batch.signers)
+        self.policies.update(batch.policies)
+        self.fresh.update(h for h, p in batch.policies.items() if p.fresh and h not in self.gone)
+        self.ready.extend((due, batch.lease_ends) for due in batch.rows)
+
+    def _start(self) -> None:
+        """Fill the free slots from the claimed rows, settling those whose host refuses them."""
+        while self.ready and len(self.running) < self.capacity and not self.worker.stopping:
+            due, lease_ends = self.ready.popleft()
+            refusal = self._refusal(due.host)
+            if refusal is not None:
+                self._unwritten()
+                self.refused.append(Refused(due, *refusal))
+            elif self._lease_covers_a_send(lease_ends):
+                self.running.add(asyncio.create_task(self._send(due)))
+            else:  # only when nearly every send before it timed out
+                log.warning("delivery %d: lease nearly over, left to be claimed again", due.id)
+
+    def _refusal(self, host: str) -> tuple[DeliveryState, str] | None:
+        """Why not to send to ``host``: what its claim read, or a 410 during this pass (the
+        first 410 stops the others, as the row it closes would)."""
+        if host in self.gone:
+            return DeliveryState.GONE, "host gone"
+        policy = self.policies.get(host)
+        return None if policy is None else policy.refusal
+
+    def _lease_covers_a_send(self, lease_ends: datetime) -> bool:
+        """Whether a send starting now ends, answer or timeout, while the row is still ours:
+        past that, another worker may have taken it."""
+        timeout = timedelta(seconds=self.federation.config.delivery_timeout_seconds)
+        return self.worker.clock() + timeout <= lease_ends
+
+    async def _send(self, due: DueDelivery) -> Sent:
+        """One POST; an unexpected error is logged and becomes an attempt without an answer
+        (so a row that always fails ends ``failed`` instead of looping) and the pass goes on."""
+        worker = self.worker
+        try:
+            status, error = await post(self.federation.fetcher, due, self.signers[due.actor_uri])
+        except Exception as crash:
+            log.exception("delivery %d to %s raised", due.id, due.inbox)
+            reason = f"internal error: {type(crash).__name__}: {crash}"
+            return answer(due, None, reason, worker.clock(), worker.rng), True
+        return answer(due, status, error, worker.clock(), worker.rng), False
+
+    def _took(self, item: Answer, crashed: bool) -> None:
+        self._unwritten()
+        self.answers.append(item)
+        self.crashes += crashed
+        host = item.due.host
+        if item.result.host_gone:
+            self.gone.add(host)
+            self.fresh.discard(host)
+        elif item.result.state == DeliveryState.SENT:
+            self.gone.discard(host)
+
+    def _unwritten(self) -> None:
+        """Note when the oldest answer not yet written came."""
+        if self.oldest is None:
+            self.oldest = asyncio.get_running_loop().time()
+
+    def _write_is_due(self) -> bool:
+        if self.oldest is None:
+            return False
+        waited = asyncio.get_running_loop().time() - self.oldest
+        return len(self.answers) + len(self.refused) >= RECORD_EVERY or waited >= RECORD_WITHIN
+
+    def _until_write(self) -> float | None:
+        """How long the loop may wait before a write is due (None: it waits for a send or the
+        database task anyway)."""
+        if self.oldest is None or self.database is not None:
+            return None
+        return max(0.0, self.oldest + RECORD_WITHIN - asyncio.get_running_loop().time())
+
+    async def _record(self) -> None:
+        """Write the answers and refusals so far, in one transaction. If that fails (the
+        database is gone), their rows stay leased and are taken again when the lease ends."""
+        answers, refused, crashes = self.answers, self.refused, self.crashes
+        self.answers, self.refused, self.crashes, self.oldest = [], [], 0, None
+        if not answers and not refused:
+            return
+        fresh = frozenset(self.fresh)
+        try:
+            async with self.federation.sessions() as session:
+                await record_batch(session, answers, refused, self.worker.clock(), fresh=fresh)
+        except Exception:
+            log.exception(
+                "could not record what became of %d deliveries; retried after their lease",
+                len(answers) + len(refused),
+            )
+            return
+        self.finished += len(answers) - crashes + len(refused)
+        sent = (a.due.host for a in answers if a.result.state == DeliveryState.SENT)
+        self.fresh.update(host for host in sent if host not in self.gone)
+
+    def _abandon(self) -> None:
+        """Cancel the sends in flight and the database task: their rows wait for their lease."""
+        for task in self.running:
+            task.cancel()
+        self.running = set()
+        if self.database is not None:
+            self.database.cancel()
+            self.database = None
+
+    async def _finish(self) -> None:
+        await self._record()
+        await self._give_back()
+
+    async def _give_back(self) -> None:
+        """Release the rows claimed but never started (the worker is stopping, or the pass
+        failed), so that the next worker need not wait for their lease."""
+        by_lease: dict[datetime, list[int]] = {}
+        for due, lease_ends in self.ready:
+            by_lease.setdefault(lease_ends, []).append(due.id)
+        self.ready.clear()
+        try:
+            for lease_ends, ids in by_lease.items():
+                async with self.federation.sessions() as session:
+                    await release(session, ids, lease_ends)
+        except Exception:
+            log.exception("could not release claimed deliveries; they wait for their lease")

@@ -37,6 +37,7 @@ from instance.views import (
     organisations,
     pledges,
     programs,
+    vocabulary,
 )
 from pledges.funding import LedgerFunding
 
@@ -106,6 +107,7 @@ def create_app(
         *api.routes,
         *activitypub.routes,
         *inbox.routes,
+        *vocabulary.routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(

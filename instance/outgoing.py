@@ -10,6 +10,8 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 
+from catalogue.commons import Commons
+from federation.commons_feed import CommonsChange, publish_commons_change
 from federation.profiles import publish_profile_update
 
 
@@ -24,5 +26,17 @@ async def announce_profile(request: Request, session: AsyncSession, actor_uri: s
     if not request.app.state.settings.federation.enabled:
         return
     if await publish_profile_update(session, request.app.state.federation, actor_uri):
+        await session.commit()
+        wake_worker(request)
+
+
+async def announce_commons(
+    request: Request, session: AsyncSession, commons: Commons, change: CommonsChange
+) -> None:
+    """A local commons appeared, changed or went: the instance actor's followers (other
+    networks' instances) hear it, and the instance's outbox keeps it for later followers."""
+    if not request.app.state.settings.federation.enabled:
+        return
+    if await publish_commons_change(session, request.app.state.federation, commons, change):
         await session.commit()
         wake_worker(request)

@@ -27,6 +27,7 @@ from catalogue.declarations import Declaration, DeclarationKind, validate_declar
 from catalogue.errors import N_, InvalidField, InvalidFields
 from catalogue.organisations import Organisation
 from catalogue.territories import parse_territory, territory_choices
+from federation.commons_feed import CommonsChange
 from instance import media
 from instance import permissions as can
 from instance.accounts import Account
@@ -34,7 +35,7 @@ from instance.forms import field_errors, read_form, read_json
 from instance.i18n import error_message
 from instance.i18n import gettext as _
 from instance.memberships import get_local_organisation
-from instance.outgoing import announce_profile
+from instance.outgoing import announce_commons, announce_profile
 from instance.security import CSRF_FIELD, CSRF_HEADER, check_csrf
 from instance.sessions import current_account, flash, require_account
 from instance.templating import render
@@ -246,9 +247,23 @@ async def render_commons_page(
     )
 
 
+async def remote_commons_page(request: Request, session: AsyncSession, address: str) -> Response:
+    """A commons copied from another instance (``slug@host``): read-only, since only its
+    origin changes it; no declarations or improvements here yet."""
+    slug, _at, host = address.lower().partition("@")
+    commons = await ops.get_remote_commons(session, slug, host)
+    if commons is None or commons.hidden or commons.merged_into_id is not None:
+        raise HTTPException(404, N_("No commons has this address."))
+    assert commons.id is not None
+    tags = (await queries.tags_of(session, [commons.id]))[commons.id]
+    return render(request, "commons/remote.html", {"commons": commons, "tags": tags})
+
+
 async def commons_page(request: Request) -> Response:
     async with request.app.state.db.session() as session:
         account = await current_account(request, session)
+        if "@" in request.path_params["slug"]:
+            return await remote_commons_page(request, session, request.path_params["slug"])
         merged = await ops.get_local_commons(session, request.path_params["slug"])
         target = await _merged_target(session, merged) if merged is not None else None
         if target is not None:
@@ -335,6 +350,8 @@ async def _set_hidden(request: Request, hidden: bool) -> Response:
     async with request.app.state.db.session() as session:
         _account, commons = await _moderated(request, session)
         await ops.set_hidden(session, commons, hidden)
+        change = CommonsChange.REMOVED if hidden else CommonsChange.CREATED
+        await announce_commons(request, session, commons, change)
     flash(request, _("The commons is hidden.") if hidden else _("The commons is shown again."))
     return RedirectResponse(f"/commons/{commons.slug}", status_code=303)
 
@@ -372,6 +389,8 @@ async def merge(request: Request) -> Response:
                 values=form,
                 status_code=422,
             )
+        await announce_commons(request, session, duplicate, CommonsChange.REMOVED)
+        await announce_commons(request, session, target, CommonsChange.UPDATED)
     flash(request, _("The duplicate is merged into this commons."))
     return RedirectResponse(f"/commons/{target.slug}", status_code=303)
 
@@ -524,6 +543,7 @@ async def commons_new(request: Request) -> Response:
         if submitted.logo is not None and extension is not None:
             name = media.store_logo(settings.instance.data_dir, submitted.logo, extension)
             await ops.set_logo(session, commons, name)
+        await announce_commons(request, session, commons, CommonsChange.CREATED)
     flash(request, _("%(name)s is in the catalogue.", name=commons.name))
     return RedirectResponse(f"/commons/{commons.slug}", status_code=303)
 
@@ -584,6 +604,7 @@ async def commons_edit(request: Request) -> Response:
             await ops.set_logo(session, commons, None)
             media.delete_logo(settings.instance.data_dir, old_logo)
         await announce_profile(request, session, commons.uri)
+        await announce_commons(request, session, commons, CommonsChange.UPDATED)
     flash(request, _("The commons is saved."))
     return RedirectResponse(f"/commons/{commons.slug}", status_code=303)
 

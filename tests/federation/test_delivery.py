@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlmodel import col, select
 
 from catalogue.columns import utcnow
@@ -21,11 +22,19 @@ from federation.context import FederationConfig
 from federation.delivery import (
     JITTER,
     MAX_ATTEMPTS,
+    Answer,
     DueDelivery,
+    HostPolicy,
     Outcome,
+    Refused,
+    answer,
+    claim_batch,
     claim_due,
     lease_for,
     outcome,
+    policy_of,
+    record_batch,
+    release,
     send_one,
 )
 from federation.fetch import Fetcher
@@ -520,3 +529,214 @@ async def test_the_posted_request_is_the_stored_activity_signed_by_its_actor(
     )
     assert "activity+json" in request.headers["content-type"]
     assert f'keyId="{ACTOR}#main-key"' in request.headers["signature"]
+
+
+# Batches: what the worker claims and writes at once
+
+
+@contextmanager
+def statements(database: Database) -> Iterator[list[str]]:
+    """The SQL the engine runs meanwhile, one entry a statement, and "COMMIT" for each commit."""
+    run: list[str] = []
+
+    def executed(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        run.append(" ".join(statement.split()))
+
+    def committed(_conn: Any) -> None:
+        run.append("COMMIT")
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", executed)
+    event.listen(engine, "commit", committed)
+    try:
+        yield run
+    finally:
+        event.remove(engine, "before_cursor_execute", executed)
+        event.remove(engine, "commit", committed)
+
+
+async def claim_all(database: Database, now: datetime = NOW) -> dict[str, DueDelivery]:
+    """Every due row, claimed, by host."""
+    return {due.host: due for due in await claim(database, now, limit=100)}
+
+
+async def write(
+    database: Database, answers: list[Answer], refused: Sequence[Refused] = (), **options: Any
+) -> list[str]:
+    """``record_batch`` in a session of its own; the SQL it ran."""
+    with statements(database) as run:
+        async with database.session() as session:
+            await record_batch(session, answers, refused, NOW, **options)
+    return run
+
+
+def answered(due: DueDelivery, status: int | None, error: str = "") -> Answer:
+    return answer(due, status, error, NOW, FixedRandom(0.0))
+
+
+async def test_a_batch_of_answers_is_written_in_one_transaction(database: Database) -> None:
+    hosts = ["ok.example", "also.example", "busy.example", "gone.example", "strict.example"]
+    await queue(database, *(f"https://{host}/inbox" for host in hosts))
+    await queue(database, "https://gone.example/users/1/inbox", number=2)  # not claimed
+    rows = await claim_all(database, utcnow() + timedelta(minutes=1))
+    later = [rows.pop("gone.example")]  # the row of activity 2 was not due: claim it apart
+    by_host = {
+        "ok.example": 202,
+        "also.example": 200,
+        "busy.example": 503,
+        "strict.example": 404,
+    }
+    answers = [answered(rows[host], status) for host, status in by_host.items()]
+    answers.append(answered(later[0], 410))
+
+    run = await write(database, answers)
+
+    assert run.count("COMMIT") == 1
+    delivery_updates = [s for s in run if s.startswith("UPDATE delivery")]
+    assert len(delivery_updates) == 2 + 3 + 1  # a status per 2xx group, each other answer,
+    # and the gone host's pending rows
+    found = await states(database)
+    assert found["ok.example"] == found["also.example"] == ["sent"]
+    assert found["busy.example"] == ["new"]
+    assert found["strict.example"] == ["failed"]
+    assert found["gone.example"] == ["gone", "gone"]  # its other pending row closed too
+    async with database.session() as session:
+        assert all([await instances.get(session, host) for host in ("ok.example", "also.example")])
+        gone = await instances.get(session, "gone.example")
+        assert gone is not None and gone.gone_at == NOW
+    busy = await row(database, rows["busy.example"].id)
+    assert (busy.attempts, busy.last_status, busy.locked_until) == (1, 503, None)
+    assert busy.next_attempt_at == NOW + timedelta(seconds=16)  # 1**4 + 15, no jitter
+    sent = await row(database, rows["ok.example"].id)
+    assert (sent.attempts, sent.last_status, sent.finished_at) == (1, 202, NOW)
+
+
+async def test_a_batched_2xx_leaves_a_row_settled_meanwhile_alone(database: Database) -> None:
+    """Blocked (and closed) while the POST was in flight, or sent by a worker that took it
+    after our lease ran out: the batch's UPDATE is conditional, like the single one."""
+    await queue(database, "https://a.example/inbox", "https://b.example/inbox")
+    rows = await claim_all(database, utcnow() + timedelta(minutes=1))
+    async with database.session() as session:
+        await instances.block(session, "a.example")
+        await session.commit()
+
+    await write(database, [answered(rows["a.example"], 202), answered(rows["b.example"], 202)])
+
+    assert await states(database) == {"a.example": ["failed"], "b.example": ["sent"]}
+    blocked = await row(database, rows["a.example"].id)
+    assert (blocked.attempts, blocked.last_error) == (0, "host blocked")
+
+
+async def test_a_host_seen_lately_is_not_written_again(database: Database) -> None:
+    """Its row says it spoke a moment ago: no statement for it at all."""
+    await queue(database, "https://fresh.example/inbox", "https://new.example/inbox")
+    rows = await claim_all(database, utcnow() + timedelta(minutes=1))
+
+    run = await write(
+        database,
+        [answered(rows["fresh.example"], 202), answered(rows["new.example"], 202)],
+        fresh={"fresh.example"},
+    )
+
+    touching = [s for s in run if "known_instance" in s]
+    assert len(touching) == 1 and "INSERT" in touching[0]  # new.example's row
+    async with database.session() as session:
+        assert await instances.get(session, "fresh.example") is None  # not written, as asked
+        assert await instances.get(session, "new.example") is not None
+
+
+async def test_a_2xx_after_a_410_in_one_batch_brings_the_host_back(database: Database) -> None:
+    """As if written one after the other: the host came back, even if it was fresh."""
+    await queue(database, "https://flaky.example/a/inbox", "https://flaky.example/b/inbox")
+    first, second = await claim(database, utcnow() + timedelta(minutes=1))
+
+    await write(database, [answered(first, 410), answered(second, 202)], fresh={"flaky.example"})
+
+    async with database.session() as session:
+        known = await instances.get(session, "flaky.example")
+    assert known is not None and known.gone_at is None
+    assert await states(database) == {"flaky.example": ["gone", "sent"]}
+
+
+async def test_refusals_are_settled_unattempted(database: Database) -> None:
+    await queue(database, "https://a.example/inbox")
+    [due] = await claim(database, utcnow() + timedelta(minutes=1))
+
+    await write(database, [], [Refused(due, DeliveryState.FAILED, "host blocked or not allowed")])
+
+    refused = await row(database, due.id)
+    assert (refused.state, refused.attempts, refused.last_status) == ("failed", 0, None)
+    assert (refused.last_error, refused.locked_until) == ("host blocked or not allowed", None)
+
+
+def test_a_hosts_policy_follows_the_admins_and_its_answers() -> None:
+    now = NOW
+    allow_list = replace(CONFIG, allow_list_only=True)
+    recent, old = now - timedelta(seconds=5), now - timedelta(days=1)
+    blocked = KnownInstance(host="b.example", blocked=True, last_seen_at=recent)
+    allowed = KnownInstance(host="a.example", allowed=True, last_seen_at=recent)
+    gone = KnownInstance(host="g.example", last_seen_at=recent, gone_at=old)
+    stale = KnownInstance(host="s.example", last_seen_at=old)
+
+    refused_as = DeliveryState.FAILED, "host blocked or not allowed"
+    assert policy_of(CONFIG, "b.example", blocked, now) == HostPolicy(refused_as)
+    assert policy_of(allow_list, "n.example", None, now) == HostPolicy(refused_as)
+    assert policy_of(allow_list, "a.example", allowed, now) == HostPolicy(None, fresh=True)
+    assert policy_of(CONFIG, "g.example", gone, now).refusal == (DeliveryState.GONE, "host gone")
+    assert policy_of(CONFIG, "s.example", stale, now) == HostPolicy(None, fresh=False)
+    assert policy_of(CONFIG, "n.example", None, now) == HostPolicy(None, fresh=False)
+    assert policy_of(allow_list, "terreau.test", None, now) == HostPolicy()  # ourselves
+
+
+async def test_a_claimed_batch_comes_with_its_hosts_and_signers_in_one_commit(
+    database: Database,
+) -> None:
+    await queue(database, *(f"https://h{n}.example/inbox" for n in range(3)))
+    async with database.session() as session:
+        session.add(KnownInstance(host="h1.example", blocked=True))
+        await session.commit()
+
+    with statements(database) as run:
+        async with database.session() as session:
+            batch = await claim_batch(session, CONFIG, utcnow() + timedelta(minutes=1), 10, LEASE)
+    assert run.count("COMMIT") == 1  # the lease, the reads and the key made on first use
+    assert len([s for s in run if "FROM known_instance" in s]) == 1
+
+    assert [due.host for due in batch.rows] == ["h0.example", "h1.example", "h2.example"]
+    assert batch.policies["h1.example"].refusal is not None
+    assert batch.policies["h0.example"] == batch.policies["h2.example"] == HostPolicy()
+    assert list(batch.signers) == [ACTOR]
+    assert batch.signers[ACTOR].key_id == f"{ACTOR}#main-key"
+    assert (await row(database, batch.rows[0].id)).locked_until == batch.lease_ends
+
+    await queue(database, "https://h3.example/inbox", number=2)
+    async with database.session() as session:
+        again = await claim_batch(
+            session, CONFIG, utcnow() + timedelta(minutes=1), 10, LEASE, signers=batch.signers
+        )
+    assert [due.host for due in again.rows] == ["h3.example"]
+    assert again.signers == {}  # the caller has it already
+
+
+async def test_release_gives_back_only_rows_still_leased_by_that_claim(
+    database: Database,
+) -> None:
+    ids = await queue(database, *(f"https://h{n}.example/inbox" for n in range(3)))
+    await set_due(database, ids, NOW)
+    first = await claim(database, NOW)
+    # The lease of the third lapses (as if it had been much shorter); another worker takes it.
+    later = NOW + timedelta(seconds=1)
+    async with database.session() as session:
+        await session.exec(
+            update(Delivery).where(col(Delivery.id) == ids[2]).values(locked_until=NOW)
+        )
+        await session.commit()
+    [taken] = await claim(database, later)
+    assert taken.id == ids[2]
+
+    async with database.session() as session:
+        await release(session, [due.id for due in first], NOW + LEASE)
+
+    assert [(await row(database, i)).locked_until for i in ids[:2]] == [None, None]
+    assert (await row(database, ids[2])).locked_until == later + LEASE  # still the other's
+    assert [due.id for due in await claim(database, NOW)] == ids[:2]

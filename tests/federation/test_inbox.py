@@ -3,13 +3,17 @@
 Every refusal in the issue has its test here: bad JSON, a blocked domain, no signature, a bad
 one, a signer that is not the actor, an expired Date, a digest that does not match, a body too
 large, and a key that lives at a private address. A replayed activity is stored and applied
-once.
+once, also when both copies arrive at the same moment; an activity from a sender we know costs
+one read, one insert and one commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -17,9 +21,15 @@ from typing import Any
 import httpx
 import pytest
 from peers import Peer, Peers, local_commons, local_organisation
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
 from catalogue.columns import utcnow
+from federation import instances
+from federation.activities import instance_signer
+from federation.context import FederationConfig
+from federation.fetch import Fetcher
 from federation.keys import Signer, key_for, signer_of
 from federation.models import (
     Delivery,
@@ -30,7 +40,9 @@ from federation.models import (
     KnownInstance,
     OutboxActivity,
 )
+from federation.service import Federation
 from federation.signatures import sign_request
+from instance.database import Database
 
 Pair = tuple[Peer, Peer, Peers]
 
@@ -150,6 +162,7 @@ async def test_an_actor_deleting_itself_takes_its_follows_with_it(pair: Pair) ->
 REFUSALS = [
     # (what is wrong, status, words of the logged reason)
     ("malformed JSON", 400, "malformed JSON"),
+    ("JSON in UTF-16", 400, "malformed JSON"),
     ("no actor", 400, "no actor"),
     ("id on another server", 400, "not on its actor's server"),
     ("unsigned", 401, "signature"),
@@ -173,6 +186,8 @@ async def test_bad_activities_are_refused_with_a_reason(
     assert isinstance(activity, dict)
     if case == "malformed JSON":
         activity = b'{"type": "Follow",'
+    elif case == "JSON in UTF-16":
+        activity = json.dumps(activity).encode("utf-16")  # signed as sent
     elif case == "no actor":
         del activity["actor"]
     elif case == "id on another server":
@@ -251,3 +266,149 @@ async def test_an_inbox_of_an_actor_we_do_not_have_is_404(pair: Pair) -> None:
     a, b, _network = pair
     response = await post(b, "/commons/nothing/inbox", follow(a, "x"), await signer(a))
     assert response.status_code == 404
+
+
+# The fast path: what an activity costs, and what happens when copies race
+
+
+@contextmanager
+def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL the engine runs meanwhile, one entry a statement, and "COMMIT" for each commit."""
+    run: list[str] = []
+
+    def executed(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        run.append(" ".join(statement.split()))
+
+    def committed(_conn: Any) -> None:
+        run.append("COMMIT")
+
+    event.listen(engine.sync_engine, "before_cursor_execute", executed)
+    event.listen(engine.sync_engine, "commit", committed)
+    try:
+        yield run
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", executed)
+        event.remove(engine.sync_engine, "commit", committed)
+
+
+def engine_of(peer: Peer) -> AsyncEngine:
+    database: Database = peer.app.state.db
+    return database.engine
+
+
+async def test_a_known_sender_costs_one_read_one_insert_and_one_commit(pair: Pair) -> None:
+    """No read of our own key, no separate duplicate check, and no write of the sender's
+    host row, which was written by its first activity a moment ago."""
+    a, b, _network = pair
+    commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
+    key = await signer(a)
+    assert (await post(b, "/inbox", follow(a, commons.uri, 1), key)).status_code == 202
+    with statements(engine_of(b)) as run:
+        response = await post(b, "/inbox", follow(a, commons.uri, 2), key)
+    assert response.json() == {"status": "stored"}
+    assert [statement.split()[0] for statement in run] == ["SELECT", "INSERT", "COMMIT"]
+    assert run[1].startswith("INSERT INTO inbox_item")
+    assert len(await rows(b, InboxItem)) == 2
+
+
+async def test_the_instance_key_is_read_once_and_only_to_fetch(pair: Pair) -> None:
+    a, b, _network = pair
+    commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
+    await local_organisation(a, "cae")
+    cae = f"{a.base_url}/orgs/cae"
+    with statements(engine_of(b)) as first_contact:
+        first = await post(b, "/inbox", follow(a, commons.uri, 1), await signer(a))
+    from_cae = {**follow(a, commons.uri, 2), "actor": cae}
+    with statements(engine_of(b)) as second_contact:
+        second = await post(b, "/inbox", from_cae, await signer(a, cae))
+    assert (first.status_code, second.status_code) == (202, 202), second.text
+    assert any("actor_key" in statement for statement in first_contact)  # signed the fetch
+    assert not any("actor_key" in statement for statement in second_contact)  # kept
+    assert sum(statement == "COMMIT" for statement in second_contact) == 1
+
+
+async def test_copies_of_one_activity_posted_at_once_are_stored_once(pair: Pair) -> None:
+    """At first contact too: the copies all fetch the sender and race to store it."""
+    a, b, _network = pair
+    commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
+    key = await signer(a)
+    for number in (1, 2):  # the sender unknown, then known
+        copies = [post(b, "/inbox", follow(a, commons.uri, number), key) for _ in range(4)]
+        answers = await asyncio.gather(*copies)
+        assert sorted(answer.json()["status"] for answer in answers) == [
+            "duplicate",
+            "duplicate",
+            "duplicate",
+            "stored",
+        ]
+    assert len(await rows(b, InboxItem)) == 2
+    await b.work()
+    assert len(await rows(b, Follower)) == 1
+
+
+async def test_a_gone_host_that_speaks_again_is_back_at_once(pair: Pair) -> None:
+    a, b, _network = pair
+    commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
+    key = await signer(a)
+    await post(b, "/inbox", follow(a, commons.uri, 1), key)
+    async with b.federation.sessions() as session:
+        await instances.mark_gone(session, "a.test", utcnow())
+        await session.commit()
+    assert (await post(b, "/inbox", follow(a, commons.uri, 2), key)).status_code == 202
+    [known] = await rows(b, KnownInstance)
+    assert known.gone_at is None
+
+
+async def test_a_duplicate_writes_nothing(pair: Pair) -> None:
+    a, b, _network = pair
+    commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
+    key = await signer(a)
+    await post(b, "/inbox", follow(a, commons.uri, 1), key)
+    async with b.federation.sessions() as session:
+        await instances.mark_gone(session, "a.test", utcnow())  # seen() would clear it
+        await session.commit()
+    again = await post(b, "/inbox", follow(a, commons.uri, 1), key)
+    assert again.json() == {"status": "duplicate"}
+    [known] = await rows(b, KnownInstance)
+    assert known.gone_at is not None
+
+
+# The instance's signer
+
+
+async def test_instance_signer_commits_only_when_it_makes_the_key(pair: Pair) -> None:
+    """Once the key exists, the caller's transaction is left alone (a handler holds its inbox
+    row with FOR UPDATE until it commits)."""
+    _a, b, _network = pair
+    config = b.federation.config
+    async with b.federation.sessions() as session:
+        made = await instance_signer(session, config)
+        session.add(KnownInstance(host="pending.example"))
+        again = await instance_signer(session, config)
+        await session.rollback()
+    assert again == made
+    assert await rows(b, KnownInstance) == []
+
+
+async def test_two_processes_sign_with_the_key_stored_first(database_url: str) -> None:
+    config = FederationConfig(base_url="https://terreau.test")
+    database = Database(database_url)
+    try:
+        async with httpx.AsyncClient() as client:
+            processes = [
+                Federation(config, database.session, Fetcher(client, config)) for _ in range(2)
+            ]
+
+            async def first_use(federation: Federation) -> Signer:
+                async with federation.sessions() as session:
+                    return await federation.instance_signer(session)
+
+            first, second = await asyncio.gather(*(first_use(f) for f in processes))
+            with statements(database.engine) as run:
+                again = await first_use(processes[0])
+        async with database.session() as session:
+            stored = signer_of(await key_for(session, config.instance_actor_uri))
+    finally:
+        await database.dispose()
+    assert first == second == again == stored
+    assert run == []  # kept by the process once read
