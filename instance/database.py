@@ -50,13 +50,10 @@ def create_engine(url: str, pool_size: int = 5) -> AsyncEngine:
     )
 
 
-# asyncpg prepares every statement, and after five runs PostgreSQL may switch a prepared
-# statement to a generic plan, chosen without the parameters' values. Our data is skewed (one
-# commons has 2,000 users, most have a few): the generic plan for "the first 50 users of this
-# commons" hash-joins every declaration and takes 21 ms on the most used commons, where the
-# custom plan walks an index in 0.4 ms (bench/catalogue.py). Planning each time costs about
-# 0.2 ms. JIT compilation pays off only for long analytical queries; ours are short.
-POSTGRES_SESSION_SETTINGS = {"plan_cache_mode": "force_custom_plan", "jit": "off"}
+# JIT compilation pays off only for long analytical queries; ours are short, and its start-up
+# can cost more than the query. (Generic plans are avoided where data is skewed: see
+# catalogue.queries._declarations.)
+POSTGRES_SESSION_SETTINGS = {"jit": "off"}
 
 
 class Database:
