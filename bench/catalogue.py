@@ -88,6 +88,7 @@ from catalogue.text import fold, render_markdown
 from instance.app import create_app
 from instance.config import Settings
 from instance.database import Database, create_engine, run_migrations
+from instance.views.commons import COUNT_LIMIT
 
 TARGET_MS = 50.0
 BASE_URL = "http://bench.example"
@@ -755,7 +756,9 @@ def domain_call(database: Database, case: Case, per_page: int) -> Callable[[int]
 
     async def listing(number: int) -> None:
         async with database.session() as session:
-            found = await list_commons(session, filters[number % len(filters)])
+            found = await list_commons(
+                session, filters[number % len(filters)], count_limit=COUNT_LIMIT
+            )
             await tags_of(session, [c.id for c in found.items if c.id is not None])
 
     return listing

@@ -158,7 +158,11 @@ async def catalogue(request: Request) -> Response:
 
 async def load_commons(session: AsyncSession, slug: str, account: Account | None) -> Commons:
     """The local commons at ``slug``; hidden or merged ones exist for moderators only."""
-    commons = await ops.get_local_commons(session, slug)
+    return visible_to(await ops.get_local_commons(session, slug), account)
+
+
+def visible_to(commons: Commons | None, account: Account | None) -> Commons:
+    """``commons`` when ``account`` may see it; hidden or merged ones are for moderators."""
     if commons is None or (
         (commons.hidden or commons.merged_into_id is not None) and not can.can_moderate(account)
     ):
@@ -264,12 +268,12 @@ async def commons_page(request: Request) -> Response:
         account = await current_account(request, session)
         if "@" in request.path_params["slug"]:
             return await remote_commons_page(request, session, request.path_params["slug"])
-        merged = await ops.get_local_commons(session, request.path_params["slug"])
-        target = await _merged_target(session, merged) if merged is not None else None
+        found = await ops.get_local_commons(session, request.path_params["slug"])
+        target = await _merged_target(session, found) if found is not None else None
         if target is not None:
             # A merged duplicate's address leads to the commons it became, for good.
             return RedirectResponse(f"/commons/{target.slug}", status_code=301)
-        commons = await load_commons(session, request.path_params["slug"], account)
+        commons = visible_to(found, account)
         return await render_commons_page(request, session, account, commons)
 
 
