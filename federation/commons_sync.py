@@ -4,8 +4,8 @@ Origin rule: a commons is changed only by its own server. The object's id must b
 of the activity's verified signer (or, when back-filling, of the actor whose outbox we read);
 anything else is refused with ``Unusable`` and the reason stays on the inbox row.
 
-The handlers extend whatever was registered before them for the same types: activities that
-are not about a commons (a Delete of an actor, a Create of a note) go on to those handlers.
+The handlers leave alone what is not about a commons (a Delete of an actor, a Create of a
+note): other handlers registered for the same types deal with those.
 ``federation.handlers`` imports this module once it has registered its own.
 """
 
@@ -19,10 +19,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalogue.commons import Commons
 from catalogue.operations import NotFromOrigin, hide_remote_commons, upsert_remote_commons
-from federation.activities import instance_signer, reference
+from federation.activities import reference
 from federation.commons_documents import BadCommons, commons_fields, is_commons_document
 from federation.fetch import FetchError
-from federation.handlers import HANDLERS, Handler, Unusable, handles
+from federation.handlers import Unusable, handles
 from federation.instances import host_of
 from federation.keys import Signer
 from federation.models import InboxItem
@@ -34,16 +34,6 @@ log = logging.getLogger("terreau.federation.commons")
 MAX_OUTBOX_PAGES = 50
 #: Actor types whose outbox announces a whole catalogue (a Terreau instance is an Application).
 INSTANCE_TYPES = frozenset({"Application", "Service"})
-# What was registered for these types before this module: it gets what is not about a commons.
-_EARLIER: dict[str, Handler | None] = {t: HANDLERS.get(t) for t in ("Create", "Update", "Delete")}
-
-
-async def _pass_on(
-    session: AsyncSession, federation: Federation, activity: dict[str, Any], item: InboxItem
-) -> None:
-    earlier = _EARLIER.get(item.type)
-    if earlier is not None:
-        await earlier(session, federation, activity, item)
 
 
 # --- Applying one document --------------------------------------------------------------------
@@ -95,7 +85,6 @@ async def on_commons_document(
 ) -> None:
     document = activity.get("object")
     if not is_commons_document(document):
-        await _pass_on(session, federation, activity, item)
         return
     assert isinstance(document, dict)
     await apply_commons_document(session, document, item.actor_uri)
@@ -106,8 +95,7 @@ async def on_commons_delete(
     session: AsyncSession, federation: Federation, deletion: dict[str, Any], item: InboxItem
 ) -> None:
     """A commons' server deleted it (hidden or merged there): hidden here too. An actor that
-    deletes itself is still forgotten by the earlier handler, in the same transaction."""
-    await _pass_on(session, federation, deletion, item)
+    deletes itself is forgotten by ``handlers.on_delete``, in the same transaction."""
     object_id = reference(deletion.get("object"))
     if object_id:
         await remove_commons(session, object_id, item.actor_uri)
@@ -198,7 +186,7 @@ async def back_fill(session: AsyncSession, federation: Federation, actor_uri: st
     Never raises for the remote side (a fetch that fails, a bad document): the follow is
     accepted all the same, and later activities bring what was missed.
     """
-    signer = await instance_signer(session, federation.config)
+    signer = await federation.instance_signer(session)
     host = host_of(actor_uri)
     try:
         actor = await _get(federation, actor_uri, signer, host)

@@ -8,7 +8,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalogue.columns import utcnow
-from federation.activities import activity, instance_signer
+from federation.activities import activity
 from federation.fetch import FetchError
 from federation.media import ACTIVITY_JSON
 from federation.models import Following, FollowState
@@ -28,7 +28,7 @@ async def follow(
     Raises FetchError when the target cannot be fetched.
     """
     config = federation.config
-    signer = await instance_signer(session, config)
+    signer = await federation.instance_signer(session)
     target = await get_remote_actor(session, federation.fetcher, config, target_uri, signer=signer)
     request = activity(config, "Follow", actor_uri, target.uri, [target.uri])
     row = (
@@ -62,7 +62,7 @@ async def unfollow(
     ).first()
     if row is None:
         return False
-    signer = await instance_signer(session, config)
+    signer = await federation.instance_signer(session)
     target = await get_remote_actor(session, federation.fetcher, config, target_uri, signer=signer)
     original = {"id": row.follow_id, "type": "Follow", "actor": actor_uri, "object": target_uri}
     undo = activity(config, "Undo", actor_uri, original, [target_uri])

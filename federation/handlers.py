@@ -1,8 +1,11 @@
 """What each incoming activity does, applied from its stored ``inbox_item`` row.
 
-Handlers register by type (``@handles("Follow")``), as Funkwhale's inbox routes do, so the next
-issue adds Create, Update, Offer… without touching the loop. Each stored row is applied in a
-transaction of its own: one bad activity fails alone, with its reason kept on the row.
+Handlers register by type (``@handles("Follow")``), as Funkwhale's inbox routes do, so each
+kind of object adds its Create, Update, Offer… without touching the loop. Several handlers may
+register for one type: each is called in turn, in the order they registered, and each leaves
+alone what is not its own (a Create of a commons, of an improvement, of a note). Each stored
+row is applied in a transaction of its own: one bad activity fails alone, with its reason kept
+on the row.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalogue.columns import utcnow
-from federation.activities import activity, instance_signer, reference
+from federation.activities import activity, reference
 from federation.actors import local_actor
 from federation.models import Follower, Following, FollowState, InboxItem, InboxState
 from federation.outbox import publish
@@ -27,7 +30,7 @@ from federation.service import Federation
 log = logging.getLogger("terreau.federation.handlers")
 
 Handler = Callable[[AsyncSession, Federation, dict[str, Any], InboxItem], Awaitable[None]]
-HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, list[Handler]] = {}
 
 
 class Unusable(Exception):
@@ -37,7 +40,7 @@ class Unusable(Exception):
 def handles(*types: str) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         for type_ in types:
-            HANDLERS[type_] = handler
+            HANDLERS.setdefault(type_, []).append(handler)
         return handler
 
     return register
@@ -52,7 +55,7 @@ async def on_follow(
     followed = await local_actor(session, config, reference(follow.get("object")) or "")
     if followed is None:
         raise Unusable("Follow of an actor we do not have")
-    signer = await instance_signer(session, config)
+    signer = await federation.instance_signer(session)
     follower = await get_remote_actor(
         session, federation.fetcher, config, item.actor_uri, signer=signer
     )
@@ -142,9 +145,9 @@ async def _next_item(session: AsyncSession) -> InboxItem | None:
 
 
 async def _apply(session: AsyncSession, federation: Federation, item: InboxItem) -> None:
-    handler = HANDLERS.get(item.type)
-    if handler is not None:
-        await handler(session, federation, json.loads(item.body), item)
+    activity = json.loads(item.body)
+    for handler in HANDLERS.get(item.type, ()):
+        await handler(session, federation, activity, item)
     item.state, item.processed_at = InboxState.DONE, utcnow()
     item.attempts += 1
 
@@ -180,5 +183,5 @@ async def process_pending(federation: Federation, limit: int = 100) -> int:
     return finished
 
 
-# Registers the commons handlers (Create, Update, Delete), which extend the ones above.
+# Registers the commons handlers (Create, Update, Delete), called after the ones above.
 from federation import commons_sync  # noqa: E402
