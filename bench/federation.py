@@ -112,6 +112,7 @@ from federation.activities import instance_signer
 from federation.context import FederationConfig
 from federation.fetch import Fetcher
 from federation.inbox import receive
+from federation.inbox_store import InboxWriter
 from federation.keys import Signer
 from federation.media import ACTIVITY_JSON
 from federation.models import Delivery, DeliveryState, Follower, InboxItem, OutboxActivity
@@ -629,6 +630,8 @@ INBOX_STEPS = [
     (inbox_module, "verify_request", "verify_request, its key lookup included"),
     (inbox_module, "lookup_key", "lookup_key: SELECT remote_actor (or fetch)"),
     (inbox_module, "_store", "_store: INSERT … ON CONFLICT DO NOTHING"),
+    (InboxWriter, "store", "InboxWriter.store: its share of a group INSERT + COMMIT"),
+    (InboxWriter, "_insert", "InboxWriter._insert: a group INSERT + COMMIT"),
     (inbox_module, "seen", "seen(host): writes known_instance"),
     (inbox_module, "may_talk_to", "may_talk_to: SELECT known_instance"),
     (inbox_module, "instance_signer", "instance_signer: SELECT actor_key + COMMIT"),

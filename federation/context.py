@@ -6,10 +6,17 @@ way, instance → federation → catalogue/pledges.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 SOFTWARE = "terreau"
+
+#: Where federation gets its database sessions (``instance.database.Database.session``).
+SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 @dataclass(frozen=True)

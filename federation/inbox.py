@@ -10,7 +10,6 @@ signature (401), signer bound to the activity's actor (401), duplicate (202, onc
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -18,8 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, literal
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, literal
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,8 +25,8 @@ from catalogue.columns import utcnow
 from federation.activities import reference
 from federation.context import FederationConfig
 from federation.fetch import FetchError
-from federation.instances import host_of, permits, seen, seen_recently
-from federation.models import InboxItem, InboxState, KnownInstance, RemoteActor
+from federation.instances import host_of, permits, seen_recently
+from federation.models import InboxState, KnownInstance, RemoteActor
 from federation.remote_actors import lookup_key
 from federation.service import Federation
 from federation.signatures import SignatureError, verify_request
@@ -121,40 +119,57 @@ _SENDER = (
 )
 
 
-async def _sender(session: AsyncSession, host: str, actor: str) -> _Sender:
+async def _read_sender(session: AsyncSession, host: str, actor: str) -> _Sender:
     """Both rows in one statement: each statement costs more than verifying the signature."""
-    result = await session.exec(_SENDER, params={"host": host.lower(), "actor": actor})
+    result = await session.exec(_SENDER, params={"host": host, "actor": actor})
     known, cached = result.one()
     return _Sender(known, cached)
 
 
+async def _sender(federation: Federation, host: str, actor: str) -> _Sender:
+    """The sender's rows, from the cache when they were read a moment ago."""
+    cached = federation.senders.get(host, actor)
+    if cached is not None:
+        return _Sender(*cached)
+    async with federation.sessions() as session:
+        sender = await _read_sender(session, host, actor)
+    federation.senders.put(host, sender.known, actor, sender.actor)
+    return sender
+
+
 async def _verify(
-    session: AsyncSession,
-    federation: Federation,
-    sender: _Sender,
-    request: _Request,
+    federation: Federation, sender: _Sender, request: _Request, host: str, actor: str
 ) -> str:
-    """The actor whose key signed the request; 401 with the reason otherwise."""
+    """The actor whose key signed the request; 401 with the reason otherwise.
+
+    The sender's cached key needs no database; anything else (a first contact, a rotated
+    key) is looked up in a session of its own, committed whatever the outcome: a flood of
+    requests signed by an unreachable host must not cost one fetch each.
+    """
+    config = federation.config
 
     async def lookup(key_id: str, refresh: bool) -> tuple[str, str] | None:
         cached = None if refresh else _cached_key(sender.actor, key_id, config)
         if cached is not None:
             return cached
-        try:
-            return await lookup_key(
-                session,
-                federation.fetcher,
-                config,
-                key_id,
-                # Only asked for here: the instance key is needed for a fetch, not a cache hit.
-                signer=await federation.instance_signer(session),
-                refresh=refresh,
-            )
-        except FetchError as error:
-            log.info("could not fetch key %s: %s", key_id, error.reason)
-            return None
+        async with federation.sessions() as session:
+            try:
+                return await lookup_key(
+                    session,
+                    federation.fetcher,
+                    config,
+                    key_id,
+                    # Only asked for here: the instance key is needed for a fetch, not a hit.
+                    signer=await federation.instance_signer(session),
+                    refresh=refresh,
+                )
+            except FetchError as error:
+                log.info("could not fetch key %s: %s", key_id, error.reason)
+                return None
+            finally:
+                await session.commit()
+                federation.senders.actors.forget(actor)  # its row may have just changed
 
-    config = federation.config
     try:
         signed = await verify_request(
             request.method,
@@ -166,33 +181,13 @@ async def _verify(
             window_seconds=config.signature_window_seconds,
         )
     except SignatureError as error:
-        # Keep what the lookups learnt (a cached actor, a remembered failure): a flood of
-        # requests signed by an unreachable host must not cost one fetch each.
-        await session.commit()
         raise Refused(error.status, f"signature: {error.reason}") from None
     return signed.controller
 
 
-@functools.cache
-def _insert_item(dialect: str) -> Insert:
-    """``INSERT … ON CONFLICT (activity_id) DO NOTHING RETURNING id``, built once a dialect;
-    its values come with each execution. On the table, not the model: the ORM's bulk-insert
-    path would cost as much as the rest of the request."""
-    table = InboxItem.metadata.tables[_INBOX_ITEM]
-    statement = (postgresql if dialect == "postgresql" else sqlite).insert(table)
-    return statement.on_conflict_do_nothing(index_elements=["activity_id"]).returning(table.c.id)
-
-
-async def _store(
-    session: AsyncSession, activity: dict[str, Any], request: _Request, actor: str
-) -> int | None:
-    """The new row's id, or None when the activity is already stored.
-
-    The duplicate check and the insert are one statement, and the same activity posted twice
-    at once is stored once (PostgreSQL makes the second insert wait for the first's commit;
-    SQLite has one writer at a time).
-    """
-    values: dict[str, Any] = {
+def _item_values(activity: dict[str, Any], request: _Request, actor: str) -> dict[str, Any]:
+    """The ``inbox_item`` row, as Core inserts it (no model defaults run there)."""
+    return {
         "activity_id": activity["id"],
         "type": activity["type"][:50],
         "actor_uri": actor,
@@ -201,11 +196,9 @@ async def _store(
         "state": InboxState.NEW,
         "attempts": 0,
         "error": "",
-        "received_at": request.now,  # Core runs no model default
+        "received_at": request.now,
         "processed_at": None,
     }
-    statement = _insert_item(session.get_bind().dialect.name)
-    return (await session.exec(statement, params=values)).scalar_one_or_none()
 
 
 async def receive(
@@ -220,32 +213,34 @@ async def receive(
 ) -> Received:
     """Check and store one POSTed activity; raises Refused with the status to answer.
 
-    In the usual case (a known actor with a fresh key) that is three statements and one
-    commit: read the sender's rows, insert, commit; plus an update of its host's row at most
-    every ``SEEN_PRECISION``.
+    In the usual case (a peer that spoke a moment ago, with a fresh key) that is no read and a
+    share of one transaction: the sender's rows come from ``federation.senders``, and the row
+    goes in with those of the activities that arrive at the same time
+    (``federation.inbox_store``).
     """
     activity = parse_activity(body)
     actor = reference(activity["actor"])
     assert actor is not None
-    host = host_of(actor)
+    host = host_of(actor).lower()
     request = _Request(method, url, headers, body, recipient_uri, now)
-    async with federation.sessions() as session:
-        sender = await _sender(session, host, actor)
-        if not permits(federation.config, host, sender.known):
-            raise Refused(403, f"{host} is blocked here")
-        # An actor deleting itself: its key is usually gone with it, so there is nothing to
-        # verify against. If we hold nothing from it, there is nothing to do either, and
-        # fetching it would only turn a flood of Deletes into a storm of requests.
-        deletes_itself = activity["type"] == "Delete" and reference(activity.get("object")) == actor
-        if deletes_itself and sender.actor is None:
-            return Received(202, "nothing to delete")
-        signer = await _verify(session, federation, sender, request)
-        if signer != actor:
-            raise Refused(401, f"signed by {signer}, which is not the actor {actor}")
-        item_id = await _store(session, activity, request, actor)
-        if item_id is None:
-            return Received(202, "duplicate")
-        if not seen_recently(sender.known, now):
-            await seen(session, host, now=now)
-        await session.commit()
-        return Received(202, "stored", item_id)
+    sender = await _sender(federation, host, actor)
+    if not permits(federation.config, host, sender.known):
+        raise Refused(403, f"{host} is blocked here")
+    # An actor deleting itself: its key is usually gone with it, so there is nothing to
+    # verify against. If we hold nothing from it, there is nothing to do either, and
+    # fetching it would only turn a flood of Deletes into a storm of requests.
+    deletes_itself = activity["type"] == "Delete" and reference(activity.get("object")) == actor
+    if deletes_itself and sender.actor is None:
+        return Received(202, "nothing to delete")
+    signer = await _verify(federation, sender, request, host, actor)
+    if signer != actor:
+        raise Refused(401, f"signed by {signer}, which is not the actor {actor}")
+    due = not seen_recently(sender.known, now)
+    item_id = await federation.inbox_writer.store(
+        _item_values(activity, request, actor), host if due else None
+    )
+    if due:  # its row has just changed: read it again next time
+        federation.senders.hosts.forget(host)
+    if item_id is None:
+        return Received(202, "duplicate")
+    return Received(202, "stored", item_id)

@@ -6,18 +6,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from federation.activities import instance_signer
-from federation.context import FederationConfig
+from federation.context import FederationConfig, SessionFactory
 from federation.fetch import Fetcher
+from federation.inbox_store import InboxWriter, SenderCache
 from federation.keys import Signer
-
-SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 @dataclass
@@ -28,6 +25,15 @@ class Federation:
     # instance actor URI → its signer. A key never changes once stored, so one read per
     # process is enough; keyed by URI because tests swap ``config``.
     _signers: dict[str, Signer] = field(default_factory=dict, init=False, repr=False)
+    # What the inbox keeps between requests (``federation.inbox_store``): one per process.
+    senders: SenderCache = field(default_factory=SenderCache, init=False, repr=False)
+    _inbox_writer: InboxWriter | None = field(default=None, init=False, repr=False)
+
+    @property
+    def inbox_writer(self) -> InboxWriter:
+        if self._inbox_writer is None:
+            self._inbox_writer = InboxWriter(self.sessions)
+        return self._inbox_writer
 
     async def instance_signer(self, session: AsyncSession) -> Signer:
         """The instance actor's signer, read from the database once per process (or made

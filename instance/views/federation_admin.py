@@ -218,6 +218,8 @@ async def _on_host(
             await _ensure_permitted(request, session, host)
         message = await action(session, host, form)
         await session.commit()
+    # The inbox keeps hosts' rows a few seconds: this process's copy of them goes now.
+    request.app.state.federation.senders.clear()
     if retrying:
         _wake_worker(request)
     return _done(request, message)

@@ -4,7 +4,8 @@ Every refusal in the issue has its test here: bad JSON, a blocked domain, no sig
 one, a signer that is not the actor, an expired Date, a digest that does not match, a body too
 large, and a key that lives at a private address. A replayed activity is stored and applied
 once, also when both copies arrive at the same moment; an activity from a sender we know costs
-one read, one insert and one commit.
+one read, one insert and one commit, and from one heard a moment ago no read at all;
+activities arriving together share a commit.
 """
 
 from __future__ import annotations
@@ -324,7 +325,9 @@ async def test_the_instance_key_is_read_once_and_only_to_fetch(pair: Pair) -> No
     assert (first.status_code, second.status_code) == (202, 202), second.text
     assert any("actor_key" in statement for statement in first_contact)  # signed the fetch
     assert not any("actor_key" in statement for statement in second_contact)  # kept
-    assert sum(statement == "COMMIT" for statement in second_contact) == 1
+    # The new actor's row in its own commit (kept even if the activity were refused), then
+    # the activity's.
+    assert sum(statement == "COMMIT" for statement in second_contact) == 2
 
 
 async def test_copies_of_one_activity_posted_at_once_are_stored_once(pair: Pair) -> None:
@@ -412,3 +415,86 @@ async def test_two_processes_sign_with_the_key_stored_first(database_url: str) -
         await database.dispose()
     assert first == second == again == stored
     assert run == []  # kept by the process once read
+
+
+# What the inbox keeps between requests (federation.inbox_store)
+
+
+async def test_a_sender_heard_a_moment_ago_costs_one_insert_and_one_commit(pair: Pair) -> None:
+    """Its host's and actor's rows were read by the activity before: no read at all."""
+    a, b, _network = pair
+    commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
+    key = await signer(a)
+    for number in (1, 2):
+        assert (await post(b, "/inbox", follow(a, commons.uri, number), key)).status_code == 202
+    with statements(engine_of(b)) as run:
+        response = await post(b, "/inbox", follow(a, commons.uri, 3), key)
+    assert response.json() == {"status": "stored"}
+    assert [statement.split()[0] for statement in run] == ["INSERT", "COMMIT"]
+    assert len(await rows(b, InboxItem)) == 3
+
+
+async def test_activities_that_arrive_together_share_one_commit(pair: Pair) -> None:
+    """Group commit: each still answers once its row is committed, each with its own id."""
+    a, b, _network = pair
+    commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
+    key = await signer(a)
+    for number in (1, 2):  # the sender's rows are read and cached
+        await post(b, "/inbox", follow(a, commons.uri, number), key)
+    with statements(engine_of(b)) as run:
+        answers = await asyncio.gather(
+            *(post(b, "/inbox", follow(a, commons.uri, n), key) for n in range(3, 11))
+        )
+    assert [answer.json() for answer in answers] == [{"status": "stored"}] * 8
+    commits = sum(statement == "COMMIT" for statement in run)
+    assert commits < 8, run  # the first alone, the others together
+    stored = await rows(b, InboxItem)
+    assert len(stored) == 10
+    assert len({item.activity_id for item in stored}) == 10
+
+
+async def test_one_bad_row_in_a_batch_fails_alone(pair: Pair) -> None:
+    """A row the database refuses (an id longer than its column, on PostgreSQL) is answered
+    500; the activities written with it are stored all the same."""
+    a, b, _network = pair
+    commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
+    writer = b.federation.inbox_writer
+    good = {
+        "activity_id": f"{a.base_url}/activities/good",
+        "type": "Follow",
+        "actor_uri": f"{a.base_url}/actor",
+        "recipient_uri": commons.uri,
+        "body": "{}",
+        "state": InboxState.NEW,
+        "attempts": 0,
+        "error": "",
+        "received_at": utcnow(),
+        "processed_at": None,
+    }
+    bad = {**good, "activity_id": f"{a.base_url}/activities/bad", "state": None}  # NOT NULL
+    results = await asyncio.gather(
+        writer.store(good, None), writer.store(bad, None), return_exceptions=True
+    )
+    assert isinstance(results[0], int)
+    assert isinstance(results[1], Exception)
+    [item] = await rows(b, InboxItem)
+    assert item.activity_id == good["activity_id"]
+    # The writer goes on: a later activity is stored.
+    assert await writer.store({**good, "activity_id": f"{a.base_url}/activities/later"}, None)
+
+
+async def test_a_block_bites_at_once_in_the_process_that_made_it(pair: Pair) -> None:
+    """The inbox keeps the sender's host row a few seconds; blocking from the admin page
+    empties that copy."""
+    a, b, _network = pair
+    commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
+    key = await signer(a)
+    for number in (1, 2):
+        assert (await post(b, "/inbox", follow(a, commons.uri, number), key)).status_code == 202
+    assert b.federation.senders.get("a.test", f"{a.base_url}/actor") is not None
+    async with b.federation.sessions() as session:
+        await instances.block(session, "a.test")
+        await session.commit()
+    b.federation.senders.clear()  # what the admin page does (test_federation_admin.py)
+    refused = await post(b, "/inbox", follow(a, commons.uri, 3), key)
+    assert refused.status_code == 403

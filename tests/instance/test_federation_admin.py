@@ -211,8 +211,12 @@ async def test_block_closes_pending_deliveries_and_unblock_reopens_the_host(
         ("a.example", DeliveryState.NEW),
         ("a.example", DeliveryState.SENT),
     )
+    # The inbox's copy of the host's row (not blocked) must not outlive the decision.
+    senders = admin.app.state.federation.senders  # type: ignore[attr-defined]
+    senders.put("a.example", None, "https://a.example/actor", None)
     response = post(admin, f"{PAGE}/block", {"host": "a.example", "note": "spam"})
     assert response.status_code == 303 and response.headers["location"] == PAGE
+    assert senders.get("a.example", "https://a.example/actor") is None
     known = await stored(database_url, KnownInstance, host="a.example")
     assert known.blocked and known.note == "spam"
     closed = await stored(database_url, Delivery, id=pending)
