@@ -1,11 +1,16 @@
-"""What tests do the way a person or an operator would: settings, forms with their CSRF token."""
+"""What tests do the way a person or an operator would: settings, forms with their CSRF token;
+and what they watch: the SQL an engine runs."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
 from instance.config import Settings
@@ -63,3 +68,25 @@ def log_in(client: TestClient, email: str, password: str = "correct horse batter
 
 def log_out(client: TestClient) -> Any:
     return post_form(client, "/logout", {}, page="/")
+
+
+@contextmanager
+def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL the engine runs meanwhile, one entry a statement (its words on one line), and
+    "COMMIT" for each commit: what tests that count round trips assert on."""
+    run: list[str] = []
+
+    def executed(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        run.append(" ".join(statement.split()))
+
+    def committed(_conn: Any) -> None:
+        run.append("COMMIT")
+
+    sync_engine = engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", executed)
+    event.listen(sync_engine, "commit", committed)
+    try:
+        yield run
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", executed)
+        event.remove(sync_engine, "commit", committed)

@@ -6,9 +6,10 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from support import statements
 
 from catalogue import operations as ops
 from catalogue.commons import Commons
@@ -224,20 +225,11 @@ async def test_the_commons_page_takes_the_same_queries_whatever_its_users(
     uses = validate_declaration("uses", "", "", "", today=TODAY)
 
     async def count_queries() -> int:
-        statements: list[str] = []
         engine = session.bind
-        assert engine is not None
-        sync_engine = engine.sync_engine  # type: ignore[union-attr]
-
-        def record(*args: Any) -> None:
-            statements.append(args[2])
-
-        event.listen(sync_engine, "before_cursor_execute", record)
-        try:
+        assert isinstance(engine, AsyncEngine)
+        with statements(engine) as run:
             await commons_page(session, commons, NothingPledgedYet(), include_drafts=False)
-        finally:
-            event.remove(sync_engine, "before_cursor_execute", record)
-        return len(statements)
+        return len([statement for statement in run if statement != "COMMIT"])
 
     few = await count_queries()
     for index in range(30):

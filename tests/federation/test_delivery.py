@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 from sqlmodel import col, select
+from support import statements
 
 from catalogue.columns import utcnow
 from federation import instances
@@ -534,27 +534,6 @@ async def test_the_posted_request_is_the_stored_activity_signed_by_its_actor(
 # Batches: what the worker claims and writes at once
 
 
-@contextmanager
-def statements(database: Database) -> Iterator[list[str]]:
-    """The SQL the engine runs meanwhile, one entry a statement, and "COMMIT" for each commit."""
-    run: list[str] = []
-
-    def executed(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        run.append(" ".join(statement.split()))
-
-    def committed(_conn: Any) -> None:
-        run.append("COMMIT")
-
-    engine = database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", executed)
-    event.listen(engine, "commit", committed)
-    try:
-        yield run
-    finally:
-        event.remove(engine, "before_cursor_execute", executed)
-        event.remove(engine, "commit", committed)
-
-
 async def claim_all(database: Database, now: datetime = NOW) -> dict[str, DueDelivery]:
     """Every due row, claimed, by host."""
     return {due.host: due for due in await claim(database, now, limit=100)}
@@ -564,7 +543,7 @@ async def write(
     database: Database, answers: list[Answer], refused: Sequence[Refused] = (), **options: Any
 ) -> list[str]:
     """``record_batch`` in a session of its own; the SQL it ran."""
-    with statements(database) as run:
+    with statements(database.engine) as run:
         async with database.session() as session:
             await record_batch(session, answers, refused, NOW, **options)
     return run
@@ -696,7 +675,7 @@ async def test_a_claimed_batch_comes_with_its_hosts_and_signers_in_one_commit(
         session.add(KnownInstance(host="h1.example", blocked=True))
         await session.commit()
 
-    with statements(database) as run:
+    with statements(database.engine) as run:
         async with database.session() as session:
             batch = await claim_batch(session, CONFIG, utcnow() + timedelta(minutes=1), 10, LEASE)
     assert run.count("COMMIT") == 1  # the lease, the reads and the key made on first use

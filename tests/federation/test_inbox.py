@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -22,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 from peers import Peer, Peers, local_commons, local_organisation
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
+from support import statements
 
 from catalogue.columns import utcnow
 from federation import instances
@@ -270,26 +268,6 @@ async def test_an_inbox_of_an_actor_we_do_not_have_is_404(pair: Pair) -> None:
 
 
 # The fast path: what an activity costs, and what happens when copies race
-
-
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The SQL the engine runs meanwhile, one entry a statement, and "COMMIT" for each commit."""
-    run: list[str] = []
-
-    def executed(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        run.append(" ".join(statement.split()))
-
-    def committed(_conn: Any) -> None:
-        run.append("COMMIT")
-
-    event.listen(engine.sync_engine, "before_cursor_execute", executed)
-    event.listen(engine.sync_engine, "commit", committed)
-    try:
-        yield run
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", executed)
-        event.remove(engine.sync_engine, "commit", committed)
 
 
 def engine_of(peer: Peer) -> AsyncEngine:

@@ -7,8 +7,8 @@ import asyncio
 import logging
 import random
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,14 +17,13 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import event
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from support import make_settings
+from support import make_settings, statements
 
 from catalogue.columns import utcnow
 from federation.context import FederationConfig
@@ -286,27 +285,6 @@ async def _logged(caplog: pytest.LogCaptureFixture, message: str, times: int) ->
 # Batches: claimed a few slots' worth at a time, answers written together
 
 
-@contextmanager
-def statements(database: Database) -> Iterator[list[str]]:
-    """The SQL the engine runs meanwhile, one entry a statement, and "COMMIT" for each commit."""
-    run: list[str] = []
-
-    def executed(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        run.append(" ".join(statement.split()))
-
-    def committed(_conn: Any) -> None:
-        run.append("COMMIT")
-
-    engine = database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", executed)
-    event.listen(engine, "commit", committed)
-    try:
-        yield run
-    finally:
-        event.remove(engine, "before_cursor_execute", executed)
-        event.remove(engine, "commit", committed)
-
-
 def federation_with(database: Database, client: httpx.AsyncClient, **config: Any) -> Federation:
     changed = replace(CONFIG, **config)
     return Federation(changed, database.session, Fetcher(client, changed))
@@ -322,10 +300,10 @@ async def test_a_pass_claims_and_writes_in_batches(
     await queue(database, hosts)
     clock = Clock()
 
-    with statements(database) as first:
+    with statements(database.engine) as first:
         assert await Worker(federation, clock=clock).deliver_due() == 40
     await queue(database, hosts, number=2)
-    with statements(database) as second:
+    with statements(database.engine) as second:
         assert await Worker(federation, clock=clock).deliver_due() == 40
 
     assert {d.state for d in await deliveries(database)} == {DeliveryState.SENT}
