@@ -55,20 +55,19 @@ import statistics
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import asyncpg
 import httpx
 from sqlalchemy import Table, event, insert, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
 
+from bench.databases import postgres_database, sqlite_database
 from catalogue.commons import (
     Commons,
     CommonsKind,
@@ -501,49 +500,6 @@ TABLES: dict[str, Table] = {
         Organisation, Commons, CommonsTag, CommonsMaintainer, Declaration, Improvement, Milestone
     )
 }  # fmt: skip
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _postgres_admin(url: str, *statements: str) -> None:
-    connection = await asyncpg.connect(_asyncpg_dsn(url), timeout=5)
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@asynccontextmanager
-async def postgres_database(server_url: str, *, one_core: bool, keep: bool) -> AsyncIterator[str]:
-    """A new database on the server (never the one the URL names), dropped afterwards."""
-    name = f"terreau_bench_{os.getpid()}"
-    statements = [f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}"]
-    if one_core:
-        statements.append(f"ALTER DATABASE {name} SET max_parallel_workers_per_gather = 0")
-    await _postgres_admin(server_url, *statements)
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        if keep:
-            print(f"kept PostgreSQL database {name}")
-        else:
-            await _postgres_admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-@contextmanager
-def sqlite_database(*, keep: bool) -> Iterator[str]:
-    folder = Path(tempfile.mkdtemp(prefix="terreau-bench-"))
-    path = folder / "terreau.db"
-    try:
-        yield f"sqlite+aiosqlite:///{path}"
-    finally:
-        if keep:
-            print(f"kept SQLite database {path}")
-        else:
-            shutil.rmtree(folder)
 
 
 async def _insert(connection: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:

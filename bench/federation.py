@@ -88,22 +88,21 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import httpx
 from bovine.crypto import generate_rsa_public_private_key
 from sqlalchemy import event, func, insert, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 from sqlmodel import select as sql_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bench.databases import postgres_database, sqlite_database
 from federation import delivery as delivery_module
 from federation import inbox as inbox_module
 from federation import worker as worker_module
@@ -360,47 +359,6 @@ def _wait_until_up(server: Server) -> None:
 
 
 # --------------------------------------------------------------------------- databases
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _postgres_admin(url: str, *statements: str) -> None:
-    connection = await asyncpg.connect(_asyncpg_dsn(url), timeout=5)
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@asynccontextmanager
-async def postgres_database(server_url: str, *, keep: bool) -> AsyncIterator[str]:
-    """A new database on the server (never the one the URL names), dropped afterwards."""
-    name = f"terreau_bench_{os.getpid()}"
-    await _postgres_admin(
-        server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}"
-    )
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        if keep:
-            print(f"kept PostgreSQL database {name}")
-        else:
-            await _postgres_admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-@contextmanager
-def sqlite_database(*, keep: bool) -> Iterator[str]:
-    folder = Path(tempfile.mkdtemp(prefix="terreau-bench-"))
-    try:
-        yield f"sqlite+aiosqlite:///{folder / 'terreau.db'}"
-    finally:
-        if keep:
-            print(f"kept SQLite database {folder / 'terreau.db'}")
-        else:
-            shutil.rmtree(folder)
 
 
 async def migrate(url: str) -> None:
