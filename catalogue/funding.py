@@ -64,5 +64,9 @@ async def funding_of(
     for item in items:
         assert item.id is not None
         pledged, matched = totals.get(item.id, (0, 0))
+        if item.origin is not None and item.origin_funded_cents is not None:
+            # A copy from another instance: its money is counted at its origin, which reports
+            # one funded figure (pledges and matches together).
+            pledged, matched = item.origin_funded_cents, 0
         result[item.id] = Funding(item.budget_cents, pledged, matched, item.currency)
     return result

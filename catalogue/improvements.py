@@ -77,6 +77,9 @@ class Improvement(SQLModel, table=True):
     deadline: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     status: str = Field(default=ImprovementStatus.DRAFT, max_length=16, index=True)
     allow_overfunding: bool = Field(default=False)
+    # A copy from another instance: the funded amount (cents) its origin last reported, since
+    # its pledges and matches are counted there. None for a local improvement, counted here.
+    origin_funded_cents: int | None = Field(default=None)
     created_by_id: int | None = Field(
         default=None,
         sa_column=Column(Integer, ForeignKey("account.id", ondelete="SET NULL"), nullable=True),

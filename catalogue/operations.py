@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -105,25 +105,30 @@ async def refresh_counts(session: AsyncSession, commons_id: int) -> None:
 
     Callers hold ``lock_commons`` from the start of their transaction, so two changes
     committed at once cannot both write a count that misses the other.
+
+    A remote commons' users and interested organisations keep the figures its origin sent
+    (``usesCount``, ``interestedCount``): only the origin hears of every declaration, while
+    this instance holds just those that reached it. Counting them here would show a smaller
+    figure, or the same organisation twice once the origin's count includes it.
     """
-    active = select(Declaration.kind, func.count()).where(
-        Declaration.commons_id == commons_id, col(Declaration.withdrawn_at).is_(None)
-    )
-    counts = dict((await session.exec(active.group_by(Declaration.kind))).all())
-    open_query = select(func.count(), func.coalesce(func.sum(Improvement.budget_cents), 0)).where(
+    origin = (await session.exec(select(Commons.origin).where(Commons.id == commons_id))).first()
+    # What each open improvement still lacks: its budget, less what its origin reported funded
+    # for a copy from another instance (local ones count their pledges in pledges.ledger).
+    funded = func.coalesce(Improvement.origin_funded_cents, 0)
+    lacking = case((funded >= Improvement.budget_cents, 0), else_=Improvement.budget_cents - funded)
+    open_query = select(func.count(), func.coalesce(func.sum(lacking), 0)).where(
         Improvement.commons_id == commons_id, Improvement.status == ImprovementStatus.OPEN
     )
     open_count, need = (await session.exec(open_query)).one()
-    await session.exec(
-        update(Commons)
-        .where(col(Commons.id) == commons_id)
-        .values(
-            uses_count=counts.get(DeclarationKind.USES, 0),
-            interested_count=counts.get(DeclarationKind.INTERESTED, 0),
-            open_improvements=open_count,
-            need_cents=int(need),
+    values: dict[str, int] = {"open_improvements": open_count, "need_cents": int(need)}
+    if origin is None:
+        active = select(Declaration.kind, func.count()).where(
+            Declaration.commons_id == commons_id, col(Declaration.withdrawn_at).is_(None)
         )
-    )
+        counts = dict((await session.exec(active.group_by(Declaration.kind))).all())
+        values["uses_count"] = counts.get(DeclarationKind.USES, 0)
+        values["interested_count"] = counts.get(DeclarationKind.INTERESTED, 0)
+    await session.exec(update(Commons).where(col(Commons.id) == commons_id).values(**values))
 
 
 async def _set_tags(session: AsyncSession, commons_id: int, tags: list[str]) -> None:
@@ -327,8 +332,12 @@ async def declare(
     *,
     base_url: str,
     creator_id: int | None,
+    commit: bool = True,
 ) -> Declaration:
-    """Record (or update) the organisation's declaration of this kind for this commons."""
+    """Record (or update) the organisation's declaration of this kind for this commons.
+
+    ``commit=False`` only flushes, so the caller commits the declaration together with the
+    activity that tells other instances about it."""
     assert organisation.id is not None and commons.id is not None
     await lock_commons(session, commons.id)
     declaration = await active_declaration(session, organisation, commons, cleaned["kind"])
@@ -346,17 +355,20 @@ async def declare(
     session.add(declaration)
     await session.flush()
     await refresh_counts(session, commons.id)
-    await session.commit()
+    if commit:
+        await session.commit()
     return declaration
 
 
-async def withdraw(session: AsyncSession, declaration: Declaration) -> None:
+async def withdraw(session: AsyncSession, declaration: Declaration, *, commit: bool = True) -> None:
+    """Withdraw a declaration, keeping its row; ``commit=False`` as for ``declare``."""
     await lock_commons(session, declaration.commons_id)
     declaration.withdrawn_at = utcnow()
     session.add(declaration)
     await session.flush()
     await refresh_counts(session, declaration.commons_id)
-    await session.commit()
+    if commit:
+        await session.commit()
 
 
 async def create_improvement(
@@ -550,3 +562,228 @@ async def hide_remote_commons(session: AsyncSession, uri: str, origin: str) -> b
     session.add(commons)
     await session.flush()
     return True
+
+
+# Copies of improvements made on other instances.
+
+REMOTE_IMPROVEMENT_COLUMNS = frozenset(
+    {
+        "title", "description", "description_html", "budget_cents", "currency", "deadline",
+        "status", "allow_overfunding", "origin_funded_cents", "created_at", "updated_at",
+    }
+)  # fmt: skip
+
+
+async def _improvement_for_update(session: AsyncSession, uri: str) -> Improvement | None:
+    query = select(Improvement).where(Improvement.uri == uri).with_for_update()
+    return (await session.exec(query.execution_options(populate_existing=True))).first()
+
+
+async def _next_number(session: AsyncSession, commons_id: int) -> int:
+    query = select(func.max(Improvement.number)).where(Improvement.commons_id == commons_id)
+    return ((await session.exec(query)).one() or 0) + 1
+
+
+async def upsert_remote_improvement(
+    session: AsyncSession, commons: Commons, uri: str, origin: str, fields: dict[str, Any]
+) -> Improvement:
+    """Store the copy of an improvement of the remote ``commons`` made on ``origin``.
+
+    Created the first time (numbered after the commons' others), replaced afterwards; a
+    version older than the stored one (by ``updated_at``) changes nothing, as for commons.
+    ``fields`` are plain column values (see ``REMOTE_IMPROVEMENT_COLUMNS``), already checked.
+    An improvement now attributed to another of ``origin``'s commons moves there (its origin
+    merged the two). Flushes only. Raises NotFromOrigin when the commons or the improvement
+    is not ``origin``'s (a local one included).
+    """
+    unknown = set(fields) - REMOTE_IMPROVEMENT_COLUMNS
+    if unknown:
+        raise ValueError(f"not columns of a remote improvement: {', '.join(sorted(unknown))}")
+    _check_origin(commons, origin)
+    assert commons.id is not None
+    await lock_commons(session, commons.id)
+    now = utcnow()
+    values = dict(fields)
+    values["updated_at"] = min(values.get("updated_at", now), now)
+    if "created_at" in values:
+        values["created_at"] = min(values["created_at"], now)
+    improvement = await _improvement_for_update(session, uri)
+    moved_from: int | None = None
+    if improvement is None:
+        improvement = Improvement(
+            uri=uri,
+            origin=origin,
+            commons_id=commons.id,
+            number=await _next_number(session, commons.id),
+            **{"created_at": values["updated_at"], **values},
+        )
+    else:
+        if improvement.origin != origin:
+            where = improvement.origin or "this instance"
+            raise NotFromOrigin(f"{uri} was made on {where}, not on {origin}")
+        if improvement.updated_at > values["updated_at"]:
+            return improvement
+        moved_from = improvement.commons_id if improvement.commons_id != commons.id else None
+        if moved_from is not None:  # its origin merged its commons into another of its own
+            await lock_commons(session, moved_from)
+            number = await _next_number(session, commons.id)  # before the row changes
+            improvement.commons_id, improvement.number = commons.id, number
+        for key, value in values.items():
+            setattr(improvement, key, value)
+    session.add(improvement)
+    await session.flush()
+    await refresh_counts(session, commons.id)
+    if moved_from is not None:
+        await refresh_counts(session, moved_from)
+    return improvement
+
+
+async def remove_remote_improvement(session: AsyncSession, uri: str, origin: str) -> bool:
+    """Drop the copy of an improvement its origin withdrew; False when we hold none.
+
+    Deleted rather than hidden: nothing here refers to a copy (pledges to remote improvements
+    are made at their origin). Flushes only; raises NotFromOrigin.
+    """
+    improvement = await _improvement_for_update(session, uri)
+    if improvement is None:
+        return False
+    if improvement.origin != origin:
+        where = improvement.origin or "this instance"
+        raise NotFromOrigin(f"{uri} was made on {where}, not on {origin}")
+    commons_id = improvement.commons_id
+    await lock_commons(session, commons_id)
+    await session.exec(delete(Milestone).where(col(Milestone.improvement_id) == improvement.id))
+    await session.delete(improvement)
+    await session.flush()
+    await refresh_counts(session, commons_id)
+    return True
+
+
+# Copies of organisations made on other instances, and their declarations.
+
+REMOTE_ORGANISATION_COLUMNS = frozenset({"slug", "name", "kind", "description"})
+
+
+class NotTheSame(ValueError):
+    """A declaration that names, under a known id, another organisation, commons or kind."""
+
+
+async def upsert_remote_organisation(
+    session: AsyncSession, uri: str, origin: str, fields: dict[str, Any]
+) -> Organisation:
+    """Store the copy of an organisation made on ``origin`` (a host), as it declares something
+    here: created the first time, its name and description refreshed afterwards.
+
+    ``fields`` are plain column values (see ``REMOTE_ORGANISATION_COLUMNS``), already checked
+    by the caller. Flushes only. Raises NotFromOrigin when ``uri`` is a local organisation or
+    another origin's.
+    """
+    unknown = set(fields) - REMOTE_ORGANISATION_COLUMNS
+    if unknown:
+        raise ValueError(f"not columns of a remote organisation: {', '.join(sorted(unknown))}")
+    values = {**fields, "sort_key": fold(fields["name"])[:200], "updated_at": utcnow()}
+    query = select(Organisation).where(Organisation.uri == uri)
+    organisation = (await session.exec(query.execution_options(populate_existing=True))).first()
+    if organisation is None:
+        # Two declarations from one new organisation may be applied at once by two workers.
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement: Any = (
+            insert(Organisation)
+            .values(**values, uri=uri, origin=origin, created_at=values["updated_at"])
+            .on_conflict_do_nothing(index_elements=["uri"])
+        )
+        await session.exec(statement)
+        organisation = (await session.exec(query.execution_options(populate_existing=True))).one()
+    if organisation.origin != origin:
+        where = organisation.origin or "this instance"
+        raise NotFromOrigin(f"{uri} was made on {where}, not on {origin}")
+    for key, value in values.items():
+        setattr(organisation, key, value)
+    session.add(organisation)
+    await session.flush()
+    return organisation
+
+
+async def declaration_by_uri(session: AsyncSession, uri: str) -> Declaration | None:
+    query = select(Declaration).where(Declaration.uri == uri)
+    return (await session.exec(query.execution_options(populate_existing=True))).first()
+
+
+async def apply_remote_declaration(
+    session: AsyncSession,
+    *,
+    uri: str,
+    origin: str,
+    organisation: Organisation,
+    commons: Commons,
+    cleaned: dict[str, Any],
+    withdrawn: bool = False,
+) -> Declaration:
+    """Store, update or withdraw a declaration made on ``origin`` (a host); flushes only.
+
+    ``cleaned`` holds ``kind``, ``since``, ``comment``, ``satisfaction`` and optionally
+    ``created_at``. Idempotent: the same declaration applied twice changes nothing more. A
+    withdrawn one stays withdrawn (a late or replayed copy cannot bring it back), and one
+    first heard of as withdrawn is recorded withdrawn, for the same reason. A new declaration
+    replaces the organisation's active one of the same kind on the same commons, as a local
+    organisation declaring again would. Raises NotFromOrigin or NotTheSame.
+    """
+    assert organisation.id is not None and commons.id is not None
+    await lock_commons(session, commons.id)
+    now = utcnow()
+    declaration = await declaration_by_uri(session, uri)
+    if declaration is not None:
+        if declaration.origin != origin:
+            where = declaration.origin or "this instance"
+            raise NotFromOrigin(f"{uri} was made on {where}, not on {origin}")
+        named = (declaration.organisation_id, declaration.commons_id, declaration.kind)
+        if named != (organisation.id, commons.id, cleaned["kind"]):
+            raise NotTheSame(f"{uri} names another organisation, commons or kind than before")
+        if not declaration.active:
+            return declaration
+    else:
+        if not withdrawn:
+            replaced = await active_declaration(session, organisation, commons, cleaned["kind"])
+            if replaced is not None:
+                replaced.withdrawn_at = now
+                session.add(replaced)
+                await session.flush()
+        created_at = min(cleaned.get("created_at") or now, now)
+        declaration = Declaration(
+            uri=uri,
+            origin=origin,
+            organisation_id=organisation.id,
+            commons_id=commons.id,
+            kind=cleaned["kind"],
+            created_at=created_at,
+        )
+    declaration.since = cleaned.get("since")
+    declaration.comment = str(cleaned.get("comment", ""))
+    declaration.satisfaction = cleaned.get("satisfaction")
+    if withdrawn:
+        declaration.withdrawn_at = now
+    session.add(declaration)
+    await session.flush()
+    await refresh_counts(session, commons.id)
+    return declaration
+
+
+async def withdraw_remote_declaration(
+    session: AsyncSession, uri: str, origin: str
+) -> Declaration | None:
+    """Withdraw the declaration ``uri`` made on ``origin``; None when we hold none by that id.
+    Flushes only; raises NotFromOrigin."""
+    declaration = await declaration_by_uri(session, uri)
+    if declaration is None:
+        return None
+    if declaration.origin != origin:
+        where = declaration.origin or "this instance"
+        raise NotFromOrigin(f"{uri} was made on {where}, not on {origin}")
+    if declaration.active:
+        await lock_commons(session, declaration.commons_id)
+        declaration.withdrawn_at = utcnow()
+        session.add(declaration)
+        await session.flush()
+        await refresh_counts(session, declaration.commons_id)
+    return declaration

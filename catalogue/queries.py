@@ -327,6 +327,18 @@ async def commons_page(
     )
 
 
+async def shown_improvements(
+    session: AsyncSession, commons: Commons, source: FundingSource
+) -> list[ImprovementView]:
+    """A commons' improvements but its drafts, newest first (a remote commons' page: copies
+    show the funding their origin reported, catalogue.funding)."""
+    query = select(Improvement).where(
+        Improvement.commons_id == commons.id, Improvement.status != ImprovementStatus.DRAFT
+    )
+    improvements = (await session.exec(query.order_by(col(Improvement.number).desc()))).all()
+    return await improvement_views(session, improvements, source)
+
+
 async def open_improvements(
     session: AsyncSession, source: FundingSource, limit: int = 10
 ) -> list[tuple[ImprovementView, Commons]]:

@@ -25,7 +25,7 @@ from federation.context import FederationConfig
 from federation.keys import ed25519_key_id, main_key_id
 from federation.media import AS_CONTEXT, MULTIKEY_CONTEXT, SECURITY_CONTEXT
 from federation.models import ActorKey
-from federation.vocabulary import context_url
+from federation.vocabulary import ORGANISATION_KIND, context_url
 
 INSTANCE_USERNAME = "instance"
 # Where the instance serves a stored logo (the ``logo`` route of instance/views/commons.py).
@@ -101,6 +101,8 @@ def organisation_actor(organisation: Organisation) -> LocalActor:
         summary=organisation.description,
         url=organisation.uri,
         published=organisation.created_at,
+        # So that an instance it declares to can store its copy with the right kind.
+        properties={ORGANISATION_KIND: organisation.kind},
     )
 
 
@@ -238,7 +240,7 @@ def actor_document(actor: LocalActor, key: ActorKey, config: FederationConfig) -
         document["icon"] = _icon(actor.icon_url)
     if actor.updated is not None:
         document["updated"] = as_time(actor.updated)
-    if actor.kind is ActorKind.COMMONS:
+    if actor.properties:
         # Our terms (commonsKind, licence…) are defined by the context this instance serves.
         document["@context"].append(context_url(config))
         document.update(actor.properties)

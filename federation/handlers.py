@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -35,6 +36,24 @@ HANDLERS: dict[str, list[Handler]] = {}
 
 class Unusable(Exception):
     """An activity we stored but cannot act on (it names something we do not have...)."""
+
+
+class Missing(Exception):
+    """An activity that needs an object we do not hold yet: an Update before its Create, a
+    pledge before its improvement. Its row is held, and applied once an activity about
+    ``uri`` has been applied, or tried again later (when a handler may fetch what is missing).
+    """
+
+    def __init__(self, uri: str, reason: str) -> None:
+        super().__init__(reason)
+        self.uri = uri
+
+
+#: How long a held activity waits before it is tried again without what it waits for: the
+#: first wait, doubled each time, up to the last; then it fails for good (about two days).
+HOLD_FIRST = timedelta(minutes=1)
+HOLD_LONGEST = timedelta(hours=12)
+HOLD_TRIES = 12
 
 
 def handles(*types: str) -> Callable[[Handler], Handler]:
@@ -92,6 +111,13 @@ async def on_undo(
     await session.exec(query)
 
 
+def answers_a_follow(answer: dict[str, Any]) -> bool:
+    """Whether an Accept or Reject may answer a Follow: its object is a Follow, or an id.
+    An embedded Offer or Update (a pledge's answer) is another handler's business."""
+    answered = answer.get("object")
+    return not (isinstance(answered, dict) and answered.get("type") not in (None, "Follow"))
+
+
 async def _answer_to_our_follow(
     session: AsyncSession, answer: dict[str, Any], item: InboxItem, state: FollowState
 ) -> None:
@@ -112,6 +138,8 @@ async def _answer_to_our_follow(
 async def on_accept(
     session: AsyncSession, federation: Federation, accept: dict[str, Any], item: InboxItem
 ) -> None:
+    if not answers_a_follow(accept):
+        return
     await _answer_to_our_follow(session, accept, item, FollowState.ACCEPTED)
     await commons_sync.back_fill(session, federation, item.actor_uri)
 
@@ -120,6 +148,8 @@ async def on_accept(
 async def on_reject(
     session: AsyncSession, federation: Federation, reject: dict[str, Any], item: InboxItem
 ) -> None:
+    if not answers_a_follow(reject):
+        return
     await _answer_to_our_follow(session, reject, item, FollowState.REJECTED)
 
 
@@ -149,7 +179,60 @@ async def _apply(session: AsyncSession, federation: Federation, item: InboxItem)
     for handler in HANDLERS.get(item.type, ()):
         await handler(session, federation, activity, item)
     item.state, item.processed_at = InboxState.DONE, utcnow()
+    item.waiting_for = item.next_attempt_at = None
     item.attempts += 1
+    await _release(session, _named_by(activity))
+
+
+def _named_by(activity: dict[str, Any]) -> set[str]:
+    """The ids an applied activity may have brought: its own, and its object's."""
+    ids = {activity.get("id")}
+    object_ = activity.get("object")
+    ids.add(reference(object_))
+    if isinstance(object_, dict):
+        ids.add(reference(object_.get("object")))  # an Accept of an Offer brings the Offer
+    return {i for i in ids if isinstance(i, str) and i}
+
+
+async def _release(session: AsyncSession, ids: set[str]) -> None:
+    """Held activities waiting for one of ``ids`` go back in line, in the order received."""
+    if ids:
+        await session.exec(
+            update(InboxItem)
+            .where(col(InboxItem.state) == InboxState.HELD, col(InboxItem.waiting_for).in_(ids))
+            .values(state=InboxState.NEW)
+        )
+
+
+async def _wake_held(session: AsyncSession, now: datetime) -> None:
+    """Held activities whose wait is over are tried again (a handler may fetch what is
+    missing by then, or its Create may have been lost)."""
+    await session.exec(
+        update(InboxItem)
+        .where(col(InboxItem.state) == InboxState.HELD, col(InboxItem.next_attempt_at) <= now)
+        .values(state=InboxState.NEW)
+    )
+    await session.commit()
+
+
+async def _hold(federation: Federation, item_id: int | None, missing: Missing) -> None:
+    """Keep the row until ``missing.uri`` arrives; after ``HOLD_TRIES`` waits it fails."""
+    async with federation.sessions() as session:
+        item = await session.get(InboxItem, item_id)
+        if item is None:
+            return
+        now = utcnow()
+        item.attempts += 1
+        item.error = f"waiting for {missing.uri}: {missing}"[:2000]
+        if item.attempts >= HOLD_TRIES:
+            item.state, item.processed_at = InboxState.FAILED, now
+            item.waiting_for = item.next_attempt_at = None
+            item.error = f"still missing after {item.attempts} tries: {missing.uri}"[:2000]
+        else:
+            wait = min(HOLD_FIRST * 2 ** (item.attempts - 1), HOLD_LONGEST)
+            item.state, item.waiting_for = InboxState.HELD, missing.uri[:2048]
+            item.next_attempt_at = now + wait
+        await session.commit()
 
 
 async def _record_failure(federation: Federation, item_id: int | None, error: Exception) -> None:
@@ -164,7 +247,10 @@ async def _record_failure(federation: Federation, item_id: int | None, error: Ex
 
 
 async def process_pending(federation: Federation, limit: int = 100) -> int:
-    """Apply up to ``limit`` stored activities, oldest first; how many it finished."""
+    """Apply up to ``limit`` stored activities, oldest first; how many it finished (a
+    held one counts: it was dealt with for now)."""
+    async with federation.sessions() as session:
+        await _wake_held(session, utcnow())
     finished = 0
     while finished < limit:
         async with federation.sessions() as session:
@@ -175,6 +261,10 @@ async def process_pending(federation: Federation, limit: int = 100) -> int:
             try:
                 await _apply(session, federation, item)
                 await session.commit()
+            except Missing as missing:
+                await session.rollback()
+                log.info("inbox item %s (%s) held: %s", item_id, activity_id, missing)
+                await _hold(federation, item_id, missing)
             except Exception as error:  # one bad activity must not stop the others
                 await session.rollback()
                 log.warning("inbox item %s (%s) failed: %s", item_id, activity_id, error)
@@ -183,5 +273,13 @@ async def process_pending(federation: Federation, limit: int = 100) -> int:
     return finished
 
 
-# Registers the commons handlers (Create, Update, Delete), called after the ones above.
-from federation import commons_sync  # noqa: E402
+# Registers the commons handlers (Create, Update, Delete) and the declaration handlers (Use,
+# Interest, their Update and Undo), then the improvement handlers (Create, Update, Delete of
+# Articles, and their back-fill on Accept), then the pledge handlers (Offer and Update of a
+# Commitment, and the Accept or Reject that answers or relays it).
+from federation import (  # noqa: E402, F401
+    commons_sync,
+    declarations_sync,
+    improvements_sync,
+    pledges_sync,
+)

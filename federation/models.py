@@ -117,6 +117,9 @@ class InboxState(StrEnum):
     DONE = "done"
     # Its effects raised an error; the reason is kept, and the row can be replayed.
     FAILED = "failed"
+    # It needs an object we do not hold yet (``waiting_for``): applied when that object
+    # arrives, or tried again at ``next_attempt_at``.
+    HELD = "held"
 
 
 class InboxItem(SQLModel, table=True):
@@ -137,6 +140,9 @@ class InboxItem(SQLModel, table=True):
     error: str = Field(default="", max_length=2000)
     received_at: datetime = Field(default_factory=utcnow, sa_column=_when())
     processed_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    # While HELD: the id of the object it waits for, and when to try again without it.
+    waiting_for: str | None = Field(default=None, max_length=2048, index=True)
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
 
 
 class OutboxActivity(SQLModel, table=True):
@@ -206,3 +212,21 @@ class KnownInstance(SQLModel, table=True):
     last_seen_at: datetime = Field(default_factory=utcnow, sa_column=_when())
     # Set when it answered 410; cleared when it speaks to us again.
     gone_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+
+class ImprovementPublication(SQLModel, table=True):
+    """What the commons last told its followers about one local improvement.
+
+    ``fingerprint`` digests the Article as sent, but for its times: an improvement is sent
+    again (``Update``) only when what a reader sees or a machine reads changed, so a busy day
+    of pledges that leaves the summary line as it was sends nothing. No row: never sent, or
+    withdrawn (``Delete``) when it went back to draft.
+    """
+
+    __tablename__ = "improvement_publication"
+
+    id: int | None = Field(default=None, primary_key=True)
+    improvement_uri: str = Field(max_length=2048, unique=True, index=True)
+    fingerprint: str = Field(max_length=64)
+    published_at: datetime = Field(default_factory=utcnow, sa_column=_when())  # its Create
+    updated_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from federation.activities import instance_signer
 from federation.context import FederationConfig, SessionFactory
 from federation.fetch import Fetcher
+from federation.improvements import SummaryWriter
 from federation.inbox_store import InboxWriter, SenderCache
 from federation.keys import Signer
 
@@ -22,6 +23,9 @@ class Federation:
     config: FederationConfig
     sessions: SessionFactory
     fetcher: Fetcher
+    # Words an improvement's summary line in the instance's language (``instance`` owns the
+    # catalogs): the worker needs it when a pledge received from elsewhere moves a funding.
+    describe: SummaryWriter | None = None
     # instance actor URI → its signer. A key never changes once stored, so one read per
     # process is enough; keyed by URI because tests swap ``config``.
     _signers: dict[str, Signer] = field(default_factory=dict, init=False, repr=False)

@@ -29,10 +29,54 @@ WEBSITE = "website"
 REPOSITORY = "repository"
 USES_COUNT = "usesCount"
 INTERESTED_COUNT = "interestedCount"
-TERMS = (
+# An improvement (an Article): amounts are integer cents of ``currency``, never decimals.
+BUDGET = "budget"
+FUNDED_AMOUNT = "fundedAmount"
+CURRENCY = "currency"
+STATUS = "status"
+ALLOW_OVERFUNDING = "allowOverfunding"
+DEADLINE = "deadline"
+COMMONS_TERMS = (
     COMMONS_KIND, MATURITY, LICENCE, LANGUAGES, TERRITORY, WEBSITE, REPOSITORY, USES_COUNT,
     INTERESTED_COUNT,
 )  # fmt: skip
+IMPROVEMENT_TERMS = (BUDGET, FUNDED_AMOUNT, CURRENCY, STATUS, ALLOW_OVERFUNDING, DEADLINE)
+TERMS = COMMONS_TERMS + IMPROVEMENT_TERMS
+
+# Declarations: an organisation says it uses a commons, or is interested in it. Our own types,
+# not ``Like``: a use has a date, a satisfaction, and counts towards the commons' figures.
+USE = "Use"
+INTEREST = "Interest"
+SINCE = "since"
+SATISFACTION = "satisfaction"
+# An organisation actor's kind (tiers-lieu, cae…), so another instance can store its copy.
+ORGANISATION_KIND = "organisationKind"
+DECLARATION_TERMS = (USE, INTEREST, SINCE, SATISFACTION, ORGANISATION_KIND)
+
+# Pledges: a ValueFlows Commitment (FEP-0837's terms, inlined in our context as ValueFlows has
+# no usable context of its own), with our terms for the improvement and the integer amount.
+# ``currency`` and ``status`` are the improvement's terms, with the pledge's own values.
+OM2 = "http://www.ontology-of-units-of-measure.org/resource/om-2/"
+ACTION = "action"
+PROVIDER = "provider"
+RECEIVER = "receiver"
+RESOURCE_QUANTITY = "resourceQuantity"
+HAS_UNIT = "hasUnit"
+HAS_NUMERICAL_VALUE = "hasNumericalValue"
+IMPROVEMENT = "improvement"
+AMOUNT_CENTS = "amountCents"
+#: Compact name → IRI (prefixed), as terreau.jsonld defines them.
+PLEDGE_TERMS = {
+    "Commitment": "vf:Commitment",
+    ACTION: "vf:action",
+    PROVIDER: "vf:provider",
+    RECEIVER: "vf:receiver",
+    RESOURCE_QUANTITY: "vf:resourceQuantity",
+    HAS_UNIT: "om2:hasUnit",
+    HAS_NUMERICAL_VALUE: "om2:hasNumericalValue",
+    IMPROVEMENT: "terreau:improvement",
+    AMOUNT_CENTS: "terreau:amountCents",
+}
 
 
 def context_url(config: FederationConfig) -> str:

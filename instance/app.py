@@ -21,6 +21,7 @@ from instance.database import Database, check_migrated
 from instance.errors import EXCEPTION_HANDLERS
 from instance.federating import federation_for, worker_beside
 from instance.observability import Metrics, RequestObserver, configure_logging
+from instance.outgoing import announce_unsent_improvements
 from instance.security import BodySizeLimit, SecurityHeaders
 from instance.templating import make_environment
 from instance.views import (
@@ -88,6 +89,7 @@ def create_app(
             federation_for(settings, database, http_transport) as federation,
             worker_beside(federation, settings) as worker,
         ):
+            await announce_unsent_improvements(federation, settings)
             app.state.federation = federation
             app.state.worker = worker
             yield

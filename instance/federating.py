@@ -18,6 +18,7 @@ from federation.service import Federation
 from federation.worker import Worker
 from instance.config import Settings
 from instance.database import Database
+from instance.summary_line import summary_writer
 
 log = logging.getLogger("terreau.federation")
 #: How long the worker gets to finish the sends in flight when the server stops.
@@ -72,7 +73,8 @@ async def federation_for(
         limits=httpx.Limits(max_connections=max(config.delivery_concurrency, 10)),
     )
     try:
-        yield Federation(config, database.session, Fetcher(client, config))
+        describe = summary_writer(settings.instance.default_language)
+        yield Federation(config, database.session, Fetcher(client, config), describe)
     finally:
         await client.aclose()
 

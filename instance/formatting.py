@@ -42,6 +42,15 @@ def percent(value: int) -> str:
     return _percent(value, i18n.current_language())
 
 
+def money_in(cents: int, currency: str, language: str) -> str:
+    """``money`` in a given language rather than the reader's (what other servers are told)."""
+    return _money(cents, currency, language)
+
+
+def percent_in(value: int, language: str) -> str:
+    return _percent(value, language)
+
+
 def day(value: date | None) -> str:
     """A date (a declaration's "since", a deadline) in the reader's language."""
     if value is None:

@@ -248,6 +248,8 @@ async def refresh_needs(session: AsyncSession, improvement_ids: set[int]) -> Non
     need = dict.fromkeys(commons_ids, 0)
     for improvement in open_rows:
         pledged, matched = totals.get(improvement.id or 0, (0, 0))
+        if improvement.origin is not None and improvement.origin_funded_cents is not None:
+            pledged, matched = improvement.origin_funded_cents, 0  # counted at its origin
         need[improvement.commons_id] += max(0, improvement.budget_cents - pledged - matched)
     for commons_id, cents in need.items():
         await session.exec(

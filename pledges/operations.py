@@ -52,12 +52,18 @@ def _refuse(field: str, message: str, **params: Any) -> InvalidFields:
 
 
 async def still_needed(session: AsyncSession, improvement: Improvement) -> int:
-    """Budget minus live pledges and matches (never below 0), as the ledger stands now."""
+    """Budget minus live pledges and matches (never below 0), as the ledger stands now.
+
+    For the copy of a remote improvement, its origin's funded amount counts when it is more
+    than what this instance knows of: the origin decides, and refuses what no longer fits."""
     assert improvement.id is not None
     pledged, matched = (await LedgerFunding().totals(session, [improvement.id])).get(
         improvement.id, (0, 0)
     )
-    return max(0, improvement.budget_cents - pledged - matched)
+    funded = pledged + matched
+    if improvement.origin is not None:
+        funded = max(funded, improvement.origin_funded_cents or 0)
+    return max(0, improvement.budget_cents - funded)
 
 
 async def make_pledge(
@@ -69,8 +75,12 @@ async def make_pledge(
     base_url: str,
     created_by_id: int | None,
     at: datetime | None = None,
+    commit: bool = True,
 ) -> Pledge:
-    """Record a pledge and the matches it brings, or refuse it with the field at fault."""
+    """Record a pledge and the matches it brings, or refuse it with the field at fault.
+
+    ``commit=False`` leaves the transaction open, so a caller can queue what tells other
+    instances about the pledge in the same transaction (it commits then)."""
     assert organisation.id is not None and improvement.id is not None
     if amount_cents <= 0:
         raise _refuse("amount", N_("The amount must be more than zero."))
@@ -100,7 +110,8 @@ async def make_pledge(
     session.add(pledge)
     await session.flush()
     await recompute(session, base_url, f"pledge {pledge.id} made")
-    await session.commit()
+    if commit:
+        await session.commit()
     return pledge
 
 
@@ -129,6 +140,7 @@ async def _change_status(
     target: PledgeStatus,
     base_url: str,
     message: str,
+    commit: bool = True,
 ) -> None:
     await take_ledger_lock(session)
     await session.refresh(pledge)
@@ -139,10 +151,13 @@ async def _change_status(
     session.add(pledge)
     await session.flush()
     await recompute(session, base_url, f"pledge {pledge.id} {target}")
-    await session.commit()
+    if commit:
+        await session.commit()
 
 
-async def cancel_pledge(session: AsyncSession, pledge: Pledge, *, base_url: str) -> None:
+async def cancel_pledge(
+    session: AsyncSession, pledge: Pledge, *, base_url: str, commit: bool = True
+) -> None:
     await _change_status(
         session,
         pledge,
@@ -150,10 +165,13 @@ async def cancel_pledge(session: AsyncSession, pledge: Pledge, *, base_url: str)
         PledgeStatus.CANCELLED,
         base_url,
         N_("Only a pledge not yet paid can be cancelled."),
+        commit,
     )
 
 
-async def refund_pledge(session: AsyncSession, pledge: Pledge, *, base_url: str) -> None:
+async def refund_pledge(
+    session: AsyncSession, pledge: Pledge, *, base_url: str, commit: bool = True
+) -> None:
     await _change_status(
         session,
         pledge,
@@ -161,6 +179,7 @@ async def refund_pledge(session: AsyncSession, pledge: Pledge, *, base_url: str)
         PledgeStatus.REFUNDED,
         base_url,
         N_("Only a paid pledge can be refunded."),
+        commit,
     )
 
 
@@ -173,6 +192,7 @@ async def record_payment(
     reference: str,
     recorded_by_id: int | None,
     base_url: str,
+    commit: bool = True,
 ) -> None:
     if not method.strip():
         raise _refuse("method", N_("Say how it was paid (transfer, cheque…)."))
@@ -189,6 +209,7 @@ async def record_payment(
         PledgeStatus.PAID,
         base_url,
         N_("Only a pledge not yet paid can be marked as paid."),
+        commit,
     )
 
 
@@ -297,3 +318,133 @@ async def commons_changed(session: AsyncSession, commons_id: int, *, base_url: s
     ).all()
     await refresh_needs(session, {i for i in ids if i is not None})
     await session.commit()
+
+
+# Pledges made on other instances. The caller (federation) has checked where they come from;
+# these keep the money rules: the lock first, then the same checks as a pledge made here.
+
+REMOTE_TRANSITIONS = {
+    (PledgeStatus.PLEDGED, PledgeStatus.CANCELLED),
+    (PledgeStatus.PLEDGED, PledgeStatus.PAID),
+    (PledgeStatus.PAID, PledgeStatus.REFUNDED),
+}
+
+
+class NotTheSamePledge(ValueError):
+    """A pledge id already held for another origin, organisation or improvement."""
+
+
+async def pledge_by_uri(session: AsyncSession, uri: str) -> Pledge | None:
+    query = select(Pledge).where(Pledge.uri == uri)
+    return (await session.exec(query.execution_options(populate_existing=True))).first()
+
+
+async def check_remote_pledge(
+    session: AsyncSession, improvement: Improvement, amount_cents: int, currency: str
+) -> None:
+    """Whether a pledge made on another instance to our ``improvement`` fits, as one made here
+    would: open, in its currency, within what is still needed. Takes the ledger lock first, so
+    that a pledge arriving from afar and one made here cannot both take the last euros.
+    Raises InvalidFields; writes nothing but the lock."""
+    if amount_cents <= 0:
+        raise _refuse("amount", N_("The amount must be more than zero."))
+    if amount_cents > MAX_PLEDGE_CENTS:
+        raise _refuse("amount", N_("This amount is larger than allowed."))
+    await take_ledger_lock(session)
+    await session.refresh(improvement)
+    if currency != improvement.currency:
+        raise _refuse("currency", N_("A pledge is in the improvement's currency."))
+    if improvement.status != ImprovementStatus.OPEN:
+        raise _refuse("improvement", N_("This improvement is not open for funding."))
+    need = await still_needed(session, improvement)
+    if amount_cents > need and not improvement.allow_overfunding:
+        raise _refuse(
+            "amount",
+            N_("Only %(amount)s %(currency)s is still needed."),
+            amount=Money(need, improvement.currency).decimal_string(),
+            currency=improvement.currency,
+        )
+
+
+async def record_remote_pledge(
+    session: AsyncSession,
+    organisation: Organisation,
+    improvement: Improvement,
+    *,
+    uri: str,
+    origin: str,
+    amount_cents: int,
+    currency: str,
+    status: PledgeStatus,
+    pledged_at: datetime,
+    base_url: str,
+    admit: bool,
+) -> tuple[Pledge, bool]:
+    """Store the copy of a pledge made on ``origin`` (a host) and recompute the matches; the
+    pledge, and whether it is new. A pledge already held is returned as it is (a replay).
+
+    ``admit``: this instance holds the improvement and decides whether the pledge fits
+    (``check_remote_pledge``); otherwise the improvement's own instance has admitted it, and
+    a copy is recorded as told, so this instance's programs match what was really pledged.
+    Flushes only: the caller commits. Raises InvalidFields, or NotTheSamePledge when ``uri``
+    is held for another origin, organisation or improvement.
+    """
+    assert organisation.id is not None and improvement.id is not None
+    await take_ledger_lock(session)
+    held = await pledge_by_uri(session, uri)
+    if held is not None:
+        if (held.origin, held.organisation_id, held.improvement_id) != (
+            origin,
+            organisation.id,
+            improvement.id,
+        ):
+            raise NotTheSamePledge(f"{uri} is held for another origin, organisation or improvement")
+        return held, False
+    if admit:
+        await check_remote_pledge(session, improvement, amount_cents, currency)
+    elif currency != improvement.currency:
+        raise _refuse("currency", N_("A pledge is in the improvement's currency."))
+    pledge = Pledge(
+        uri=uri,
+        origin=origin,
+        organisation_id=organisation.id,
+        improvement_id=improvement.id,
+        amount_cents=amount_cents,
+        currency=currency,
+        status=status,
+        created_by_id=None,
+        pledged_at=min(pledged_at, utcnow()),  # a clock ahead of ours cannot pledge later
+    )
+    session.add(pledge)
+    await session.flush()
+    await recompute(session, base_url, f"pledge {pledge.id} received from {origin}")
+    return pledge, True
+
+
+async def apply_remote_status(
+    session: AsyncSession, pledge: Pledge, status: PledgeStatus, *, origin: str, base_url: str
+) -> bool:
+    """Set the status its origin gives a pledge copy (cancelled, paid, refunded) and recompute;
+    whether it changed (the same status again is a replay). Flushes only. Raises
+    NotTheSamePledge for a pledge of another origin, InvalidFields for a change the rules
+    do not allow (a cancelled pledge paid, a pledge refunded before it was paid)."""
+    await take_ledger_lock(session)
+    await session.refresh(pledge)
+    if pledge.origin != origin:
+        where = pledge.origin or "this instance"
+        raise NotTheSamePledge(f"{pledge.uri} was made on {where}, not on {origin}")
+    if pledge.status == status:
+        return False
+    if (PledgeStatus(pledge.status), status) not in REMOTE_TRANSITIONS:
+        raise _refuse(
+            "status",
+            N_("A pledge cannot go from %(before)s to %(after)s."),
+            before=pledge.status,
+            after=status.value,
+        )
+    pledge.status = status
+    pledge.changed_at = utcnow()
+    session.add(pledge)
+    await session.flush()
+    await recompute(session, base_url, f"pledge {pledge.id} {status} on {origin}")
+    return True

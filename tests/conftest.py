@@ -128,6 +128,13 @@ def third_database_url(
     yield from _another_database(request, database_url, tmp_path, "third")
 
 
+@pytest.fixture
+def fourth_database_url(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path
+) -> Iterator[str]:
+    yield from _another_database(request, database_url, tmp_path, "fourth")
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database of each kind with no schema at all."""

@@ -27,12 +27,15 @@ from catalogue.improvements import Improvement, ImprovementStatus
 from federation import collections, discovery
 from federation.actors import actor_document, local_actor, local_actor_by_username
 from federation.context import FederationConfig
+from federation.improvements_feed import current_article
 from federation.keys import key_for
-from federation.media import ACTIVITY_JSON
+from federation.media import ACTIVITY_JSON, AS_CONTEXT
 from federation.service import Federation
+from federation.vocabulary import context_url
 from instance.accounts import Account
 from instance.config import Settings
 from instance.negotiation import ActivityNegotiation
+from instance.summary_line import summary_writer
 
 CORS = {"Access-Control-Allow-Origin": "*"}
 FEDERATION_OFF = "this instance does not federate"
@@ -91,6 +94,29 @@ def actor_view(uri_of: ActorUri) -> Endpoint:
         return activity_json(actor_document(actor, key, config))
 
     return view
+
+
+async def article_view(request: Request) -> Response:
+    """An improvement's Article at its own address (its id), as it reads now: what a server
+    fetching the id gets, a Mastodon search for the address included."""
+    federation = _federation(request)
+    if federation is None:
+        return refusal(404, FEDERATION_OFF)
+    uri = f"{federation.config.base_url}{request.url.path}"
+    describe = summary_writer(request.app.state.settings.instance.default_language)
+    async with federation.sessions() as session:
+        found = (
+            await session.exec(
+                select(Improvement, Commons)
+                .join(Commons, col(Commons.id) == col(Improvement.commons_id))
+                .where(Improvement.uri == uri)
+            )
+        ).first()
+        article = await current_article(session, describe, *found) if found else None
+    if article is None:
+        return refusal(404, "no such improvement here")
+    context: list[Any] = [AS_CONTEXT, context_url(federation.config)]
+    return activity_json({"@context": context, **article})
 
 
 CollectionOf = Callable[[AsyncSession, str, str, int | None], Awaitable[dict[str, Any]]]
@@ -229,6 +255,7 @@ routes: list[BaseRoute] = [
 negotiated: list[BaseRoute] = [
     Route("/orgs/{slug}", actor_view(_organisation_uri), name="organisation_actor"),
     Route("/commons/{slug}", actor_view(_commons_uri), name="commons_actor"),
+    Route("/commons/{slug}/improvements/{number}", article_view, name="improvement_article"),
 ]
 
 

@@ -28,6 +28,7 @@ from catalogue.errors import N_, InvalidField, InvalidFields
 from catalogue.organisations import Organisation
 from catalogue.territories import parse_territory, territory_choices
 from federation.commons_feed import CommonsChange
+from federation.declarations_feed import Counts
 from instance import media
 from instance import permissions as can
 from instance.accounts import Account
@@ -35,7 +36,14 @@ from instance.forms import field_errors, read_form, read_json
 from instance.i18n import error_message
 from instance.i18n import gettext as _
 from instance.memberships import get_local_organisation
-from instance.outgoing import announce_commons, announce_profile
+from instance.outgoing import (
+    announce_commons,
+    announce_declaration,
+    announce_improvements,
+    announce_profile,
+    declaration_inboxes,
+    wake_worker,
+)
 from instance.security import CSRF_FIELD, CSRF_HEADER, check_csrf
 from instance.sessions import current_account, flash, require_account
 from instance.templating import render
@@ -243,6 +251,7 @@ async def render_commons_page(
             "my_organisations": mine,
             "my_declarations": await _active_declarations(session, commons, mine),
             "declare": declare or DeclareForm(),
+            "address": commons.slug,
             "errors": errors or {},
             "values": values or {},
             "today": ops.today_utc().isoformat(),
@@ -251,23 +260,59 @@ async def render_commons_page(
     )
 
 
-async def remote_commons_page(request: Request, session: AsyncSession, address: str) -> Response:
-    """A commons copied from another instance (``slug@host``): read-only, since only its
-    origin changes it; no declarations or improvements here yet."""
+async def load_remote_commons(session: AsyncSession, address: str) -> Commons:
+    """The copy of a remote commons at ``slug@host``, unless its origin deleted it."""
     slug, _at, host = address.lower().partition("@")
     commons = await ops.get_remote_commons(session, slug, host)
     if commons is None or commons.hidden or commons.merged_into_id is not None:
         raise HTTPException(404, N_("No commons has this address."))
+    return commons
+
+
+def address_of(commons: Commons) -> str:
+    """What follows ``/commons/`` in the commons' page address: ``slug``, or ``slug@host``."""
+    return f"{commons.slug}@{commons.origin}" if commons.origin else commons.slug
+
+
+async def remote_commons_page(
+    request: Request,
+    session: AsyncSession,
+    account: Account | None,
+    commons: Commons,
+    *,
+    declare: DeclareForm | None = None,
+    status_code: int = 200,
+) -> Response:
+    """A commons copied from another instance (``slug@host``): read-only, since only its
+    origin changes it; local organisations may declare they use it (sent to its origin)."""
     assert commons.id is not None
     tags = (await queries.tags_of(session, [commons.id]))[commons.id]
-    return render(request, "commons/remote.html", {"commons": commons, "tags": tags})
+    mine = await can.organisations_of(session, account)
+    return render(
+        request,
+        "commons/remote.html",
+        {
+            "commons": commons,
+            "tags": tags,
+            "improvements": await queries.shown_improvements(
+                session, commons, request.app.state.funding
+            ),
+            "my_organisations": mine,
+            "my_declarations": await _active_declarations(session, commons, mine),
+            "declare": declare or DeclareForm(),
+            "address": address_of(commons),
+            "today": ops.today_utc().isoformat(),
+        },
+        status_code=status_code,
+    )
 
 
 async def commons_page(request: Request) -> Response:
     async with request.app.state.db.session() as session:
         account = await current_account(request, session)
         if "@" in request.path_params["slug"]:
-            return await remote_commons_page(request, session, request.path_params["slug"])
+            remote = await load_remote_commons(session, request.path_params["slug"])
+            return await remote_commons_page(request, session, account, remote)
         found = await ops.get_local_commons(session, request.path_params["slug"])
         target = await _merged_target(session, found) if found is not None else None
         if target is not None:
@@ -280,11 +325,21 @@ async def commons_page(request: Request) -> Response:
 # Declarations.
 
 
+async def declarable_commons(
+    session: AsyncSession, address: str, account: Account | None
+) -> Commons:
+    """The commons a declaration is about: a local one, or a remote one's copy (``slug@host``),
+    whose origin the declaration is then sent to."""
+    if "@" in address:
+        return await load_remote_commons(session, address)
+    return await load_commons(session, address, account)
+
+
 async def declare(request: Request) -> Response:
     form = await read_form(request)
     async with request.app.state.db.session() as session:
         account = await require_account(request, session)
-        commons = await load_commons(session, request.path_params["slug"], account)
+        commons = await declarable_commons(session, request.path_params["slug"], account)
         kind = form.get("kind", "")
         organisation = await get_local_organisation(session, form.get("organisation", ""))
         try:
@@ -303,29 +358,36 @@ async def declare(request: Request) -> Response:
             )
         except InvalidFields as error:
             refused = DeclareForm(kind, field_errors(error), form)
-            return await render_commons_page(
-                request, session, account, commons, declare=refused, status_code=422
-            )
-        await ops.declare(
+            page = remote_commons_page if commons.origin else render_commons_page
+            return await page(request, session, account, commons, declare=refused, status_code=422)
+        inboxes = await declaration_inboxes(request, session, organisation, commons)
+        before = Counts.of(commons)
+        declaration = await ops.declare(
             session,
             organisation,
             commons,
             cleaned,
             base_url=request.app.state.settings.instance.base_url,
             creator_id=account.id,
+            commit=False,
         )
+        await announce_declaration(
+            request, session, declaration, organisation, commons, inboxes=inboxes, before=before
+        )
+        await session.commit()
+    wake_worker(request)
     if kind == DeclarationKind.USES:
         flash(request, _("%(name)s now says it uses this commons.", name=organisation.name))
     else:
         flash(request, _("%(name)s now says it is interested.", name=organisation.name))
-    return RedirectResponse(f"/commons/{commons.slug}", status_code=303)
+    return RedirectResponse(f"/commons/{address_of(commons)}", status_code=303)
 
 
 async def withdraw(request: Request) -> Response:
     await read_form(request)
     async with request.app.state.db.session() as session:
         account = await require_account(request, session)
-        commons = await load_commons(session, request.path_params["slug"], account)
+        commons = await declarable_commons(session, request.path_params["slug"], account)
         raw_id = request.path_params["declaration"]
         declaration = await session.get(Declaration, int(raw_id)) if _whole(raw_id) else None
         if declaration is None or declaration.commons_id != commons.id or not declaration.active:
@@ -333,9 +395,16 @@ async def withdraw(request: Request) -> Response:
         organisation = await session.get(Organisation, declaration.organisation_id)
         if organisation is None or not await can.can_declare_for(session, account, organisation):
             raise HTTPException(403, N_("You may only speak for your own organisations."))
-        await ops.withdraw(session, declaration)
+        inboxes = await declaration_inboxes(request, session, organisation, commons)
+        before = Counts.of(commons)
+        await ops.withdraw(session, declaration, commit=False)
+        await announce_declaration(
+            request, session, declaration, organisation, commons, inboxes=inboxes, before=before
+        )
+        await session.commit()
+    wake_worker(request)
     flash(request, _("The declaration is withdrawn."))
-    return RedirectResponse(f"/commons/{commons.slug}", status_code=303)
+    return RedirectResponse(f"/commons/{address_of(commons)}", status_code=303)
 
 
 # Moderation.
@@ -395,6 +464,8 @@ async def merge(request: Request) -> Response:
             )
         await announce_commons(request, session, duplicate, CommonsChange.REMOVED)
         await announce_commons(request, session, target, CommonsChange.UPDATED)
+        # The duplicate's improvements now belong to the target: their Articles say so.
+        await announce_improvements(request, session, funding=True, commons_ids=[target.id])
     flash(request, _("The duplicate is merged into this commons."))
     return RedirectResponse(f"/commons/{target.slug}", status_code=303)
 

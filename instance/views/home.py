@@ -33,7 +33,10 @@ async def home(request: Request) -> Response:
         figures = {
             "commons_count": await _count(session, select(func.count()).where(visible())),
             "organisation_count": await _count(
-                session, select(func.count()).select_from(Organisation)
+                session,
+                select(func.count())
+                .select_from(Organisation)
+                .where(col(Organisation.origin).is_(None)),
             ),
             "uses_count": await _count(
                 session,

@@ -29,6 +29,7 @@ from instance.accounts import Account
 from instance.forms import field_errors, read_form
 from instance.i18n import error_message
 from instance.i18n import gettext as _
+from instance.outgoing import announce_improvements
 from instance.sessions import current_account, flash
 from instance.templating import render
 from instance.views.commons import editable_commons, load_commons
@@ -240,6 +241,7 @@ async def improvement_edit(request: Request) -> Response:
         await improvement_changed(
             session, improvement, base_url=request.app.state.settings.instance.base_url
         )
+        await announce_improvements(request, session, [improvement.id], funding=True)
     flash(request, _("The improvement is saved."))
     return RedirectResponse(
         f"/commons/{commons.slug}/improvements/{improvement.number}", status_code=303
@@ -266,6 +268,7 @@ async def improvement_status(request: Request) -> Response:
             await improvement_changed(
                 session, improvement, base_url=request.app.state.settings.instance.base_url
             )
+            await announce_improvements(request, session, [improvement.id], funding=True)
         except InvalidFields as error:
             refused = error.errors[0]
             message = _(

@@ -58,8 +58,11 @@ async def organisation_list(request: Request) -> Response:
     size = request.app.state.settings.limits.page_size
     async with request.app.state.db.session() as session:
         await current_account(request, session)
-        query = select(Organisation)
-        count = select(func.count()).select_from(Organisation)
+        # This instance's organisations: copies of remote ones (which declared something
+        # here) have their page on their own instance.
+        local = col(Organisation.origin).is_(None)
+        query = select(Organisation).where(local)
+        count = select(func.count()).select_from(Organisation).where(local)
         if kind:
             query = query.where(Organisation.kind == kind)
             count = count.where(Organisation.kind == kind)

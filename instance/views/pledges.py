@@ -31,9 +31,10 @@ from instance.accounts import Account
 from instance.formatting import money
 from instance.forms import field_errors, read_form
 from instance.i18n import gettext as _
+from instance.outgoing import announce_improvements, commit_pledge, pledge_inboxes
 from instance.sessions import current_account, flash, require_account
 from instance.templating import render
-from instance.views.commons import load_commons
+from instance.views.commons import address_of, load_commons, load_remote_commons
 from pledges import operations as pledge_ops
 from pledges.models import (
     PLEDGE_STATUS_LABELS,
@@ -45,6 +46,8 @@ from pledges.models import (
 
 NOT_OPEN = N_("This improvement is not open for funding.")
 NOT_A_MEMBER = N_("You may pledge only for an organisation you are a member of.")
+# A copy of a pledge made on another instance changes there only (its Update reaches us).
+MADE_ELSEWHERE = N_("This pledge was made on another instance: it changes only there.")
 
 
 # Pure helpers, tested directly.
@@ -113,9 +116,16 @@ def estimate_sentence(amount_cents: int, matches: list[EstimatedMatch], currency
 async def _target(
     request: Request, session: AsyncSession, account: Account | None
 ) -> tuple[Commons, Improvement, bool]:
-    """The commons and improvement of the URL (drafts only for editors), and whether editor."""
-    commons = await load_commons(session, request.path_params["slug"], account)
-    editor = await can.can_edit(session, account, commons)
+    """The commons and improvement of the URL (drafts only for editors), and whether editor.
+
+    ``slug@host`` names the copy of a remote commons: a local organisation pledges to its
+    improvements here, and the pledge is offered to their origin (nobody edits a copy)."""
+    address = request.path_params["slug"]
+    if "@" in address:
+        commons, editor = await load_remote_commons(session, address), False
+    else:
+        commons = await load_commons(session, address, account)
+        editor = await can.can_edit(session, account, commons)
     raw = request.path_params["number"]
     improvement = None
     if raw.isascii() and raw.isdigit() and len(raw) < 10:
@@ -163,6 +173,9 @@ async def _context(session: AsyncSession, account: Account | None, pledge: Pledg
 
 
 def _improvement_url(commons: Commons, improvement: Improvement) -> str:
+    """The improvement's page; for a remote commons' copy, the copy's page, which lists it."""
+    if commons.origin is not None:
+        return f"/commons/{address_of(commons)}"
     return f"/commons/{commons.slug}/improvements/{improvement.number}"
 
 
@@ -219,14 +232,15 @@ async def pledge_section(
     rows = []
     for pledge in pledges:
         member = pledge.organisation_id in mine
+        ours = pledge.origin is None  # a copy's payment is recorded where it was made
         rows.append(
             PledgeRow(
                 pledge,
                 organisations[pledge.organisation_id],
                 matches.get(pledge.id or 0, []),
                 can_cancel=member and pledge.status == PledgeStatus.PLEDGED,
-                can_pay=treasurer and pledge.status == PledgeStatus.PLEDGED,
-                can_refund=treasurer and pledge.status == PledgeStatus.PAID,
+                can_pay=treasurer and ours and pledge.status == PledgeStatus.PLEDGED,
+                can_refund=treasurer and ours and pledge.status == PledgeStatus.PAID,
                 can_see_receipt=(member or treasurer) and pledge.status == PledgeStatus.PAID,
             )
         )
@@ -371,15 +385,19 @@ async def pledge_make(request: Request) -> Response:
         if errors or chosen is None:
             return _form_page(request, commons, improvement, organisations, form, errors)
         cents = clean_amount(form["amount"])
+        inboxes = await pledge_inboxes(request, session, chosen, commons)
         try:
-            await pledge_ops.make_pledge(
+            pledge = await pledge_ops.make_pledge(
                 session,
                 chosen,
                 improvement,
                 cents,
                 base_url=settings.instance.base_url,
                 created_by_id=account.id,
+                commit=False,
             )
+            await commit_pledge(request, session, pledge, inboxes=inboxes, made=True)
+            await announce_improvements(request, session, [improvement.id], funding=True)
         except InvalidFields as error:
             found = field_errors(error)
             if "improvement" in found:
@@ -408,8 +426,13 @@ async def pledge_cancel(request: Request) -> Response:
         ctx = await _context(session, account, pledge)
         if not ctx.member:
             raise HTTPException(403, N_("Only members of the pledging organisation may cancel it."))
+        inboxes = await pledge_inboxes(request, session, ctx.organisation, ctx.commons)
         try:
-            await pledge_ops.cancel_pledge(session, pledge, base_url=settings.instance.base_url)
+            await pledge_ops.cancel_pledge(
+                session, pledge, base_url=settings.instance.base_url, commit=False
+            )
+            await commit_pledge(request, session, pledge, inboxes=inboxes, made=False)
+            await announce_improvements(request, session, [pledge.improvement_id], funding=True)
         except InvalidFields as error:
             raise HTTPException(409, error.errors[0].message) from None
     flash(request, _("The pledge is cancelled."))
@@ -429,8 +452,15 @@ async def pledge_refund(request: Request) -> Response:
             raise HTTPException(
                 403, N_("Only the commons' maintainers or instance admins may refund a pledge.")
             )
+        if pledge.origin is not None:
+            raise HTTPException(409, MADE_ELSEWHERE)
+        inboxes = await pledge_inboxes(request, session, ctx.organisation, ctx.commons)
         try:
-            await pledge_ops.refund_pledge(session, pledge, base_url=settings.instance.base_url)
+            await pledge_ops.refund_pledge(
+                session, pledge, base_url=settings.instance.base_url, commit=False
+            )
+            await commit_pledge(request, session, pledge, inboxes=inboxes, made=False)
+            await announce_improvements(request, session, [pledge.improvement_id], funding=True)
         except InvalidFields as error:
             raise HTTPException(409, error.errors[0].message) from None
     flash(request, _("The pledge is marked as refunded."))
@@ -483,11 +513,14 @@ async def pledge_payment(request: Request) -> Response:
             raise HTTPException(
                 403, N_("Only the commons' maintainers or instance admins may record a payment.")
             )
+        if pledge.origin is not None:
+            raise HTTPException(409, MADE_ELSEWHERE)
         if form is None:
             if pledge.status != PledgeStatus.PLEDGED:
                 raise HTTPException(409, N_("Only a pledge not yet paid can be marked as paid."))
             today = {"paid_on": utcnow().date().isoformat()}
             return _payment_page(request, ctx, today)
+        inboxes = await pledge_inboxes(request, session, ctx.organisation, ctx.commons)
         try:
             await pledge_ops.record_payment(
                 session,
@@ -497,7 +530,10 @@ async def pledge_payment(request: Request) -> Response:
                 reference=form.get("reference", ""),
                 recorded_by_id=account.id,
                 base_url=settings.instance.base_url,
+                commit=False,
             )
+            await commit_pledge(request, session, pledge, inboxes=inboxes, made=False)
+            await announce_improvements(request, session, [pledge.improvement_id], funding=True)
         except InvalidFields as error:
             errors = field_errors(error)
             if "status" in errors:

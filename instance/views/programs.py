@@ -32,6 +32,7 @@ from instance.accounts import Account
 from instance.formatting import money
 from instance.forms import field_errors, read_form
 from instance.i18n import gettext as _
+from instance.outgoing import announce_improvements
 from instance.sessions import current_account, flash, require_account
 from instance.templating import render
 from pledges import reports
@@ -438,6 +439,7 @@ async def program_edit(request: Request) -> Response:
         await update_program(
             session, program, data, base_url=request.app.state.settings.instance.base_url
         )
+        await announce_improvements(request, session, funding=True)
     flash(request, _("The program is saved."))
     return RedirectResponse(f"/programs/{program.id}", status_code=303)
 
@@ -452,6 +454,7 @@ async def program_status(request: Request) -> Response:
         await set_program_status(
             session, program, allowed[0], base_url=request.app.state.settings.instance.base_url
         )
+        await announce_improvements(request, session, funding=True)
     flash(
         request,
         _("The program is active: its matches are computed.")
@@ -485,6 +488,7 @@ async def program_approval(request: Request) -> Response:
             decision == "approve",
             base_url=request.app.state.settings.instance.base_url,
         )
+        await announce_improvements(request, session, funding=True)
     flash(
         request,
         _("%(name)s is approved.", name=organisation.name)

@@ -160,3 +160,94 @@ def test_a_mastodon_follow_gets_an_accept_that_verifies(client: TestClient) -> N
 
     followers = client.get("/commons/yeswiki/followers", headers={"accept": MASTODON_ACCEPT})
     assert followers.json()["totalItems"] == 1
+
+
+def test_a_mastodon_follower_receives_each_new_improvement_as_an_article(
+    client: TestClient,
+) -> None:
+    """What Mastodon shows of an Article is its name, summary and link (it drops ``content``):
+    the follower's server gets a Create it can show and verify, then an Update (with
+    ``updated``, which Mastodon needs to edit a post) when the improvement is cancelled."""
+    commons_uri = make_commons(client)
+    key = mastodon_key()
+    actor = json.loads((DATA / "actor.json").read_text())
+    actor["publicKey"]["publicKeyPem"] = public_pem(key)
+    follow = json.loads((DATA / "follow.json").read_text())
+    follow["object"] = commons_uri
+    shared: list[Request] = []
+
+    def receive(request: Request) -> Response:
+        shared.append(request)
+        return Response(202)
+
+    worker = Worker(client.app.state.federation)  # type: ignore[attr-defined]
+
+    with respx.mock(assert_all_called=False) as mastodon:
+        mastodon.get("https://mastodon.example/users/alice").mock(
+            return_value=Response(200, json=actor, headers={"content-type": "application/json"})
+        )
+        mastodon.post("https://mastodon.example/users/alice/inbox").mock(return_value=Response(202))
+        mastodon.post("https://mastodon.example/inbox").mock(side_effect=receive)
+        body = json.dumps(follow).encode()
+        url = "http://testserver/commons/yeswiki/inbox"
+        response = client.post(url, content=body, headers=signed_like_mastodon(key, url, body))
+        assert response.status_code == 202, response.text
+        client.portal.call(worker.run_once)  # type: ignore[union-attr]
+
+        improvement = {
+            "title": "Export PDF",
+            "description": "Un **export** propre, <script>alert(1)</script>",
+            "budget": "4000",
+        }
+        page = "/commons/yeswiki/improvements/1"
+        created = post_form(client, "/commons/yeswiki/improvements/new", improvement)
+        assert created.status_code == 303, created.text
+        client.portal.call(worker.run_once)  # type: ignore[union-attr]
+        assert shared == []  # a draft is never sent
+        hidden = client.get(page, headers={"accept": MASTODON_ACCEPT})
+        assert hidden.status_code == 404  # nor shown to servers
+        opened = post_form(client, f"{page}/status", {"status": "open"}, page=page)
+        assert opened.status_code == 303, opened.text
+        client.portal.call(worker.run_once)  # type: ignore[union-attr]
+        cancelled = post_form(client, f"{page}/status", {"status": "cancelled"}, page=page)
+        assert cancelled.status_code == 303, cancelled.text
+        client.portal.call(worker.run_once)  # type: ignore[union-attr]
+
+    create_request, update_request = shared  # to the shared inbox of alice's server
+    create = json.loads(create_request.content)
+    assert (create["type"], create["actor"]) == ("Create", commons_uri)
+    assert create["to"] == ["https://www.w3.org/ns/activitystreams#Public"]
+    article = create["object"]
+    assert article["type"] == "Article"
+    assert article["id"] == article["url"] == f"http://testserver{page}"
+    assert article["attributedTo"] == commons_uri
+    assert article["name"] == "Export PDF"
+    assert article["summary"] == "Budget €4,000 · 0% funded"  # plain text, no markup
+    assert "<" not in article["summary"] and "<script" not in article["content"]
+    assert "published" in article
+
+    document = client.get("/commons/yeswiki", headers={"accept": MASTODON_ACCEPT}).json()
+    for request in (create_request, update_request):
+        verifier = httpsig.HeaderVerifier(
+            headers=dict(request.headers),
+            secret=document["publicKey"]["publicKeyPem"],
+            method="POST",
+            path="/inbox",
+            host="mastodon.example",
+            required_headers=["(request-target)", "host", "date", "digest"],
+            sign_header="signature",
+        )
+        assert verifier.verify()
+        digest = base64.b64encode(hashlib.sha256(request.content).digest()).decode()
+        assert request.headers["digest"] == f"SHA-256={digest}"
+
+    update = json.loads(update_request.content)
+    assert (update["type"], update["object"]["id"]) == ("Update", article["id"])
+    assert update["object"]["summary"] == "Budget €4,000 · 0% funded · Cancelled"
+    assert update["object"]["updated"] >= update["object"]["published"]
+
+    # Fetching its id (a Mastodon search for the address) gives the Article as last sent.
+    fetched = client.get(page, headers={"accept": MASTODON_ACCEPT})
+    assert fetched.status_code == 200
+    assert fetched.headers["content-type"].startswith("application/activity+json")
+    assert {k: v for k, v in fetched.json().items() if k != "@context"} == update["object"]

@@ -13,7 +13,14 @@ from catalogue.organisations import Organisation
 from federation.actors import actor_document, local_actor
 from federation.context import FederationConfig
 from federation.keys import key_for
-from federation.vocabulary import CONTEXT_FILE, NAMESPACE, TERMS, VALUEFLOWS, bundled_context
+from federation.vocabulary import (
+    COMMONS_TERMS,
+    CONTEXT_FILE,
+    NAMESPACE,
+    TERMS,
+    VALUEFLOWS,
+    bundled_context,
+)
 
 BASE = "https://tiers-lieux.example"
 CONFIG = FederationConfig(base_url=BASE, name="Tiers-lieux du Rhône")
@@ -76,7 +83,7 @@ async def _commons_document(session: AsyncSession) -> dict[str, object]:
 async def test_a_commons_actor_carries_our_terms(session: AsyncSession) -> None:
     document = await _commons_document(session)
     assert f"{BASE}/ns/terreau" in document["@context"]  # type: ignore[operator]
-    assert {term: document.get(term) for term in TERMS} == {
+    assert {term: document.get(term) for term in COMMONS_TERMS} == {
         "commonsKind": "software",
         "maturity": "stable",
         "licence": "AGPL-3.0-or-later",
@@ -108,12 +115,17 @@ async def test_empty_values_are_left_out(session: AsyncSession) -> None:
     assert "tag" not in document and "content" not in document
 
 
-async def test_other_actors_do_not_name_the_context(session: AsyncSession) -> None:
+async def test_other_actors_name_the_context_only_for_their_own_terms(
+    session: AsyncSession,
+) -> None:
+    """The instance actor has none of our terms; an organisation only its ``organisationKind``
+    (so an instance it declares to can store its copy with the right kind)."""
     session.add(Organisation(uri=f"{BASE}/orgs/lieu", slug="lieu", name="Lieu", kind="tiers-lieu"))
     await session.commit()
-    for uri in (f"{BASE}/actor", f"{BASE}/orgs/lieu"):
+    for uri, named in ((f"{BASE}/actor", False), (f"{BASE}/orgs/lieu", True)):
         actor = await local_actor(session, CONFIG, uri)
         assert actor is not None
         document = actor_document(actor, await key_for(session, actor.uri), CONFIG)
-        assert f"{BASE}/ns/terreau" not in document["@context"]
+        assert (f"{BASE}/ns/terreau" in document["@context"]) is named
         assert "commonsKind" not in document
+        assert document.get("organisationKind") == ("tiers-lieu" if named else None)

@@ -7,6 +7,7 @@ proposed, edited, hidden or merged (the instance actor's Create, Update and Dele
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from sqlmodel import col, select
@@ -14,7 +15,7 @@ from starlette.testclient import TestClient
 from support import post_form, sign_up
 
 from catalogue import operations as ops
-from federation.models import OutboxActivity
+from federation.models import Delivery, OutboxActivity, RemoteActor
 from instance.accounts import Account
 from instance.database import Database
 
@@ -121,7 +122,7 @@ async def test_edit_and_moderation_routes_refuse_it(client: TestClient, database
     assert client.get("/commons/yeswiki@b.example/edit").status_code == 404
     assert client.get("/commons/yeswiki/edit").status_code == 404  # no local one by that slug
     page = "/commons/yeswiki@b.example"
-    for action in ("edit", "hide", "unhide", "merge", "declarations"):
+    for action in ("edit", "hide", "unhide", "merge"):
         response = post_form(client, f"{page}/{action}", {"target": "x"}, page="/commons")
         assert response.status_code == 404, action
     assert client.get(f"{page}/improvements/new").status_code == 404
@@ -189,3 +190,96 @@ async def test_a_merge_announces_the_duplicate_gone_and_the_target_changed(
         ("Update", "http://testserver/commons/nextcloud"),
     ]
     assert {tag["name"] for tag in sent[-1]["object"]["tag"]} == {"#cloud", "#fichiers"}
+
+
+# --- Declaring from a remote commons' page ------------------------------------------------------
+
+
+async def cache_remote_actor(database_url: str) -> None:
+    """The commons' actor as fetched a moment ago: the page finds its inbox without a request."""
+    database = Database(database_url)
+    async with database.session() as session:
+        session.add(
+            RemoteActor(
+                uri=REMOTE,
+                host="b.example",
+                type="Group",
+                preferred_username="yeswiki",
+                inbox=f"{REMOTE}/inbox",
+                shared_inbox="https://b.example/inbox",
+            )
+        )
+        await session.commit()
+    await database.dispose()
+
+
+async def sent_by(database_url: str, actor: str) -> list[tuple[dict[str, Any], list[str]]]:
+    """What ``actor`` published, oldest first, with the inboxes each was queued for."""
+    database = Database(database_url)
+    async with database.session() as session:
+        query = select(OutboxActivity).where(OutboxActivity.actor_uri == actor)
+        found = []
+        for row in (await session.exec(query.order_by(col(OutboxActivity.id)))).all():
+            inboxes = await session.exec(
+                select(Delivery.inbox).where(Delivery.activity_id == row.id)
+            )
+            found.append((json.loads(row.body), list(inboxes.all())))
+    await database.dispose()
+    return found
+
+
+async def test_an_organisation_declares_it_uses_a_remote_commons(
+    client: TestClient, database_url: str
+) -> None:
+    await add_remote(database_url)
+    await cache_remote_actor(database_url)
+    sign_up(client, "amina@example.org")
+    post_form(client, "/orgs/new", {"name": "Lieu", "kind": "tiers-lieu", "slug": "lieu"})
+    page = "/commons/yeswiki@b.example"
+    shown = client.get(page).text
+    assert f'action="{page}/declarations"' in shown and "Speak for your organisation" in shown
+    assert "A declaration made here is sent to b.example" in shown
+    declaration = {"organisation": "lieu", "kind": "uses", "satisfaction": "4", "since": ""}
+
+    refused = client.post(f"{page}/declarations", data=declaration, follow_redirects=False)
+    assert refused.status_code == 403  # no CSRF token
+    wrong = post_form(client, f"{page}/declarations", {**declaration, "satisfaction": "9"})
+    assert wrong.status_code == 422 and "Choose from 1 to 5." in wrong.text
+    assert "YesWiki de B" in wrong.text  # the remote page again, with the error
+    response = post_form(client, f"{page}/declarations", declaration)
+    assert response.status_code == 303 and response.headers["location"] == page
+
+    shown = client.get(page).text
+    assert "Lieu uses it." in shown
+    # The copy keeps b.example's figure until b.example counts the declaration and says so.
+    assert "Used by 7 organisations" in shown
+    [(use, inboxes)] = await sent_by(database_url, "http://testserver/orgs/lieu")
+    assert (use["type"], use["actor"], use["object"], use["satisfaction"]) == (
+        "Use",
+        "http://testserver/orgs/lieu",
+        REMOTE,
+        4,
+    )
+    assert inboxes == ["https://b.example/inbox"]
+
+    withdraw = re.findall(rf'action="({page}/declarations/\d+/withdraw)"', shown)
+    assert len(withdraw) == 1
+    assert post_form(client, withdraw[0], {}, page=page).status_code == 303
+    assert "Lieu uses it." not in client.get(page).text
+    undo = (await sent_by(database_url, "http://testserver/orgs/lieu"))[-1][0]
+    assert (undo["type"], undo["object"]["id"]) == ("Undo", use["id"])
+
+
+async def test_declaring_on_a_local_commons_announces_its_new_figures(
+    client: TestClient, database_url: str
+) -> None:
+    sign_up(client, "amina@example.org")
+    post_form(client, "/orgs/new", {"name": "Lieu", "kind": "tiers-lieu", "slug": "lieu"})
+    post_form(client, "/commons/new", {**LOCAL, "maintainers": ["lieu"]})
+    declaration = {"organisation": "lieu", "kind": "interested", "comment": "Bientôt"}
+    post_form(client, "/commons/nextcloud/declarations", declaration, page="/commons/nextcloud")
+    sent = await announcements(database_url)
+    assert [a["type"] for a in sent] == ["Create", "Update"]
+    assert (sent[-1]["object"]["usesCount"], sent[-1]["object"]["interestedCount"]) == (0, 1)
+    [(interest, _inboxes)] = await sent_by(database_url, "http://testserver/orgs/lieu")
+    assert (interest["type"], interest["content"]) == ("Interest", "<p>Bientôt</p>")

@@ -1,0 +1,693 @@
+"""Pledges between instances, and the funder that matches them.
+
+In-process instances on one fake network (tests/peers.py): ``a.test`` is the tiers-lieux
+network whose commons needs an improvement; ``b.test`` a CAE federation whose member pledges to
+it; ``c.test`` a funder whose program matches pledges from a and b; ``d.test`` a rogue instance.
+b's Offer goes to a, which checks it against the budget and stores it, or refuses it; a's
+Accept (with b's proof inside) reaches c, which follows a, and c's program matches it. Changes
+of status follow the same path; replays change nothing; forged relays are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from peers import Peer, Peers, local_organisation, running_peers
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from catalogue import operations as ops
+from catalogue.columns import utcnow
+from catalogue.commons import Commons
+from catalogue.errors import InvalidFields
+from catalogue.improvements import Improvement, validate_improvement
+from catalogue.organisations import Organisation
+from federation.activities import new_activity_id
+from federation.commons_feed import CommonsChange, publish_commons_change
+from federation.follows import follow
+from federation.improvements_feed import publish_improvement_changes
+from federation.media import AS_CONTEXT
+from federation.models import Following, FollowState, InboxItem, InboxState, OutboxActivity
+from federation.outbox import publish
+from federation.pledges_feed import (
+    inboxes_of,
+    pledge_inboxes,
+    publish_pledge,
+    publish_pledge_status,
+    signed_by,
+)
+from instance.summary_line import summary_writer
+from pledges import operations as pledge_ops
+from pledges.funding import LedgerFunding
+from pledges.models import Match, MatchingProgram, Pledge
+
+Pair = tuple[Peer, Peer, Peers]
+EN = summary_writer("en")
+
+
+# --- Helpers ------------------------------------------------------------------------------------
+
+
+async def rows(peer: Peer, model: Any) -> list[Any]:
+    async with peer.federation.sessions() as session:
+        return list((await session.exec(select(model).order_by(model.id))).all())
+
+
+async def drain(*peers: Peer) -> None:
+    """Run workers until no peer has anything left to do."""
+    for _ in range(15):
+        if sum([await peer.work() for peer in peers]) == 0:
+            return
+    raise AssertionError("the peers kept working")
+
+
+async def follows(follower: Peer, followed: Peer) -> None:
+    """``follower``'s instance follows ``followed``'s, and reads back its commons and
+    improvements."""
+    async with follower.federation.sessions() as session:
+        config = follower.federation.config
+        await follow(
+            session, follower.federation, config.instance_actor_uri, followed.base_url + "/actor"
+        )
+    await drain(follower, followed)
+    states = [f.state for f in await rows(follower, Following)]
+    assert states[-1] == FollowState.ACCEPTED
+
+
+async def organisation(peer: Peer, slug: str, kind: str = "tiers-lieu") -> Organisation:
+    async with peer.federation.sessions() as session:
+        found = await ops.get_local_organisation(session, slug)
+    if found is not None:
+        return found
+    made = await local_organisation(peer, slug)
+    if kind != made.kind:
+        async with peer.federation.sessions() as session:
+            stored = await session.get(Organisation, made.id)
+            assert stored is not None
+            stored.kind = kind
+            session.add(stored)
+            await session.commit()
+            made = stored
+    return made
+
+
+async def improvement_on(peer: Peer, budget: str = "4000") -> Improvement:
+    """An open improvement of the commons ``yeswiki``, announced as the pages do."""
+    maintainer = await organisation(peer, "lieu")
+    assert maintainer.id is not None
+    async with peer.federation.sessions() as session:
+        commons = await ops.create_commons(
+            session,
+            {"slug": "yeswiki", "name": "YesWiki", "summary": "Un wiki", "kind": "software"},
+            base_url=peer.base_url,
+            creator_id=None,
+            maintainer_ids=[maintainer.id],
+            commit=False,
+        )
+        await publish_commons_change(session, peer.federation, commons, CommonsChange.CREATED)
+        await session.commit()
+        improvement = await ops.create_improvement(
+            session,
+            commons,
+            validate_improvement({"title": "Export PDF", "description": "", "budget": budget}),
+            base_url=peer.base_url,
+            currency="EUR",
+            provider_id=None,
+            creator_id=None,
+        )
+        await ops.change_status(session, improvement, "open")
+    await announce(peer, improvement.id)
+    return improvement
+
+
+async def announce(peer: Peer, *ids: int | None) -> None:
+    async with peer.federation.sessions() as session:
+        await publish_improvement_changes(
+            session, peer.federation, EN, [i for i in ids if i is not None], funding=True
+        )
+        await session.commit()
+
+
+async def pledge_from(peer: Peer, slug: str, improvement_uri: str, cents: int) -> Pledge:
+    """What the pledge page does: look up where it goes, pledge, queue the Offer, commit."""
+    federation = peer.federation
+    async with federation.sessions() as session:
+        giver = await ops.get_local_organisation(session, slug)
+        query = select(Improvement).where(Improvement.uri == improvement_uri)
+        improvement = (await session.exec(query)).one()
+        commons = await session.get(Commons, improvement.commons_id)
+        assert giver is not None and commons is not None
+        inboxes = await pledge_inboxes(session, federation, giver, commons)
+        made = await pledge_ops.make_pledge(
+            session,
+            giver,
+            improvement,
+            cents,
+            base_url=peer.base_url,
+            created_by_id=None,
+            commit=False,
+        )
+        await publish_pledge(session, federation, made, inboxes)
+        await session.commit()
+        return made
+
+
+async def cancel_on(peer: Peer, pledge_id: int | None) -> None:
+    federation = peer.federation
+    async with federation.sessions() as session:
+        pledge = await session.get(Pledge, pledge_id)
+        assert pledge is not None
+        inboxes = await inboxes_of(session, federation, pledge)
+        await pledge_ops.cancel_pledge(session, pledge, base_url=peer.base_url, commit=False)
+        await publish_pledge_status(session, federation, pledge, inboxes)
+        await session.commit()
+
+
+async def pledges_on(peer: Peer) -> list[Pledge]:
+    return await rows(peer, Pledge)
+
+
+async def funded(peer: Peer, improvement_uri: str) -> tuple[int, int]:
+    async with peer.federation.sessions() as session:
+        query = select(Improvement.id).where(Improvement.uri == improvement_uri)
+        improvement_id = (await session.exec(query)).one()
+        assert improvement_id is not None
+        totals = await LedgerFunding().totals(session, [improvement_id])
+    return totals.get(improvement_id, (0, 0))
+
+
+async def origin_funded(peer: Peer, improvement_uri: str) -> int | None:
+    """What a copy says its origin counts as funded (pledges and matches)."""
+    async with peer.federation.sessions() as session:
+        query = select(Improvement).where(Improvement.uri == improvement_uri)
+        return (await session.exec(query)).one().origin_funded_cents
+
+
+async def items(peer: Peer, type_: str) -> list[InboxItem]:
+    return [i for i in await rows(peer, InboxItem) if i.type == type_]
+
+
+def sent(peer_rows: list[OutboxActivity], type_: str) -> list[dict[str, Any]]:
+    """The activities of ``type_`` queued; an Accept or Reject only when it answers a pledge."""
+    found = [json.loads(r.body) for r in peer_rows if r.type == type_]
+    if type_ in ("Accept", "Reject"):
+        return [f for f in found if isinstance(f["object"], dict) and "proof" in f["object"]]
+    return found
+
+
+# --- Two instances: b's member pledges to a's improvement ---------------------------------------
+
+
+async def pair_with_improvement(pair: Pair) -> Improvement:
+    a, b, _network = pair
+    improvement = await improvement_on(a)
+    await follows(b, a)
+    await organisation(b, "oxalis", "cae")
+    return improvement
+
+
+async def test_a_pledge_made_on_b_is_stored_and_accepted_on_a(pair: Pair) -> None:
+    a, b, _network = pair
+    improvement = await pair_with_improvement(pair)
+    made = await pledge_from(b, "oxalis", improvement.uri, 30_000)
+    await drain(a, b)
+
+    [offer] = sent(await rows(b, OutboxActivity), "Offer")
+    assert offer["actor"] == f"{b.base_url}/orgs/oxalis"
+    assert offer["object"]["amountCents"] == 30_000
+    assert offer["proof"]["verificationMethod"] == f"{b.base_url}/orgs/oxalis#ed25519-key"
+
+    [stored] = await pledges_on(a)
+    assert (stored.uri, stored.origin, stored.amount_cents, stored.status) == (
+        made.uri,
+        "b.test",
+        30_000,
+        "pledged",
+    )
+    giver = [o for o in await rows(a, Organisation) if o.origin == "b.test"]
+    assert [(o.slug, o.kind, o.uri) for o in giver] == [
+        ("oxalis", "cae", f"{b.base_url}/orgs/oxalis")
+    ]
+    assert await funded(a, improvement.uri) == (30_000, 0)
+    # a sent its Article again: b's copy shows what a counts.
+    assert await origin_funded(b, improvement.uri) == 30_000
+    accept = (await items(b, "Accept"))[-1]
+    assert accept.state == InboxState.DONE
+    body = json.loads(accept.body)
+    assert body["actor"] == f"{a.base_url}/commons/yeswiki"
+    assert body["object"] == offer  # as sent, proof included
+
+    await cancel_on(b, made.id)
+    await drain(a, b)
+    assert [p.status for p in await pledges_on(a)] == ["cancelled"]
+    assert [p.status for p in await pledges_on(b)] == ["cancelled"]
+    assert await funded(a, improvement.uri) == (0, 0)
+    assert await origin_funded(b, improvement.uri) == 0
+
+
+async def test_replays_change_nothing(pair: Pair) -> None:
+    a, b, _network = pair
+    improvement = await pair_with_improvement(pair)
+    await pledge_from(b, "oxalis", improvement.uri, 30_000)
+    await drain(a, b)
+    accepts = len(sent(await rows(a, OutboxActivity), "Accept"))
+    async with a.federation.sessions() as session:  # every stored activity applied again
+        await session.exec(
+            update(InboxItem).where(col(InboxItem.type) == "Offer").values(state=InboxState.NEW)
+        )
+        await session.commit()
+    await drain(a, b)
+    assert len(await pledges_on(a)) == 1
+    assert len(sent(await rows(a, OutboxActivity), "Accept")) == accepts
+
+
+async def test_a_pledge_over_the_budget_is_rejected_and_cancelled_where_it_was_made(
+    pair: Pair,
+) -> None:
+    a, b, _network = pair
+    improvement = await pair_with_improvement(pair)
+    await organisation(a, "lieu")
+    async with a.federation.sessions() as session:  # a's own member took most of it already
+        giver = await ops.get_local_organisation(session, "lieu")
+        stored = await session.get(Improvement, improvement.id)
+        assert giver is not None and stored is not None
+        await pledge_ops.make_pledge(
+            session, giver, stored, 380_000, base_url=a.base_url, created_by_id=None
+        )
+    made = await pledge_from(b, "oxalis", improvement.uri, 50_000)  # b does not know yet
+    await drain(a, b)
+
+    assert [(p.origin, p.amount_cents) for p in await pledges_on(a)] == [(None, 380_000)]
+    [offer] = await items(a, "Offer")
+    assert offer.state == InboxState.DONE
+    assert "refused" in offer.error and "20000.00" not in offer.error  # 200.00 EUR left
+    assert "Only 200.00 EUR is still needed." in offer.error
+    [reject] = sent(await rows(a, OutboxActivity), "Reject")
+    assert reject["object"]["object"]["id"] == made.uri
+    assert [p.status for p in await pledges_on(b)] == ["cancelled"]
+    assert not [o for o in await rows(a, Organisation) if o.origin == "b.test"]
+
+
+async def send_offer(b: Peer, a: Peer, commitment: dict[str, Any]) -> InboxItem:
+    """b's ``oxalis`` sends an Offer of ``commitment`` to a; what a made of it."""
+    config = b.federation.config
+    actor = f"{b.base_url}/orgs/oxalis"
+    offer = {
+        "@context": [AS_CONTEXT, f"{b.base_url}/ns/terreau"],
+        "id": new_activity_id(config),
+        "type": "Offer",
+        "actor": actor,
+        "object": commitment,
+        "to": [commitment.get("receiver")],
+    }
+    async with b.federation.sessions() as session:
+        await publish(
+            session, config, await signed_by(session, actor, offer), [a.base_url + "/inbox"]
+        )
+        await session.commit()
+    await drain(a, b)
+    return next(i for i in await rows(a, InboxItem) if i.activity_id == offer["id"])
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"amountCents": 300.5}, "amountCents: expected a whole number of cents"),
+        ({"amountCents": -100}, "amountCents: expected a whole number of cents from 1"),
+        ({"currency": "XYZ"}, "currency: expected an ISO 4217 code"),
+        ({"status": "paid"}, "an Offer is of a pledge not yet paid"),
+        ({"id": "http://a.test/pledges/forged"}, "is not on the host of"),
+        ({"provider": "http://a.test/orgs/lieu"}, "provider is not the Offer's actor"),
+        ({"improvement": "http://a.test/commons/yeswiki/improvements/9"}, "unknown improvement"),
+        ({"receiver": "http://a.test/commons/other"}, "receiver is not the commons"),
+    ],
+)
+async def test_bad_offers_are_refused_with_their_reason(
+    pair: Pair, changes: dict[str, Any], reason: str
+) -> None:
+    a, b, _network = pair
+    improvement = await pair_with_improvement(pair)
+    commitment = {
+        "id": f"{b.base_url}/pledges/0123456789abcdef",
+        "type": "Commitment",
+        "action": "transfer",
+        "provider": f"{b.base_url}/orgs/oxalis",
+        "receiver": f"{a.base_url}/commons/yeswiki",
+        "improvement": improvement.uri,
+        "amountCents": 30_000,
+        "currency": "EUR",
+        "status": "pledged",
+    }
+    for key, value in changes.items():
+        if value is None:
+            commitment.pop(key, None)
+        else:
+            commitment[key] = value
+    item = await send_offer(b, a, commitment)
+    assert item.state == InboxState.FAILED
+    assert reason in item.error
+    assert await pledges_on(a) == []
+
+
+async def test_a_pledge_in_another_currency_is_rejected(pair: Pair) -> None:
+    a, b, _network = pair
+    improvement = await pair_with_improvement(pair)
+    commitment = {
+        "id": f"{b.base_url}/pledges/0123456789abcdef",
+        "type": "Commitment",
+        "action": "transfer",
+        "provider": f"{b.base_url}/orgs/oxalis",
+        "receiver": f"{a.base_url}/commons/yeswiki",
+        "improvement": improvement.uri,
+        "amountCents": 30_000,
+        "currency": "CHF",
+        "status": "pledged",
+    }
+    item = await send_offer(b, a, commitment)
+    assert item.state == InboxState.DONE  # answered: a Reject, with the reason kept
+    assert "currency: CHF is not the improvement's currency (EUR)" in item.error
+    [reject] = sent(await rows(a, OutboxActivity), "Reject")
+    assert reject["summary"] == "currency: CHF is not the improvement's currency (EUR)"
+    assert await pledges_on(a) == []
+
+
+# --- Three (and four) instances: the funder matches pledges made elsewhere ----------------------
+
+
+@pytest.fixture
+async def network(
+    database_url: str,
+    second_database_url: str,
+    third_database_url: str,
+    fourth_database_url: str,
+    tmp_path: Path,
+) -> AsyncIterator[tuple[Peer, Peer, Peer, Peer, Peers]]:
+    peers = Peers()
+    specs = [
+        ("a.test", database_url, tmp_path / "a"),
+        ("b.test", second_database_url, tmp_path / "b"),
+        ("c.test", third_database_url, tmp_path / "c"),
+        ("d.test", fourth_database_url, tmp_path / "d"),
+    ]
+    async with running_peers(peers, *specs) as (a, b, c, d):
+        yield a, b, c, d, peers
+
+
+async def program_on(peer: Peer, instances: str) -> MatchingProgram:
+    funder = await organisation(peer, "ftl", "funder")
+    now = utcnow()
+    async with peer.federation.sessions() as session:
+        program = await pledge_ops.create_program(
+            session,
+            funder,
+            {
+                "name": "Un euro pour un euro",
+                "ratio": "1",
+                "budget": "20000",
+                "per_contributor_cap": "500",
+                "starts": (now - timedelta(days=1)).isoformat(),
+                "ends": (now + timedelta(days=30)).isoformat(),
+                "eligible_instances": instances,
+            },
+            base_url=peer.base_url,
+        )
+        await pledge_ops.set_program_status(session, program, "active", base_url=peer.base_url)
+    return program
+
+
+async def matches_on(peer: Peer) -> dict[str, int]:
+    """Pledge uri → matched cents, on ``peer``."""
+    async with peer.federation.sessions() as session:
+        found = await session.exec(
+            select(Pledge.uri, Match.amount_cents).join(Pledge, col(Pledge.id) == Match.pledge_id)
+        )
+        return dict(found.all())
+
+
+async def test_the_funder_matches_pledges_made_on_other_instances(
+    network: tuple[Peer, Peer, Peer, Peer, Peers],
+) -> None:
+    a, b, c, d, _peers = network
+    improvement = await improvement_on(a)
+    await program_on(c, "a.test,b.test")
+    for follower in (b, c, d):
+        await follows(follower, a)
+    await organisation(b, "oxalis", "cae")
+    await organisation(d, "rogue", "cae")
+
+    from_b = await pledge_from(b, "oxalis", improvement.uri, 70_000)  # capped at 500 €
+    from_a = await pledge_from(a, "lieu", improvement.uri, 10_000)  # a's own member
+    from_d = await pledge_from(d, "rogue", improvement.uri, 20_000)  # d is not eligible
+    await drain(a, b, c, d)
+
+    held = {p.uri: p for p in await pledges_on(c)}
+    assert {uri: (p.origin, p.amount_cents) for uri, p in held.items()} == {
+        from_b.uri: ("b.test", 70_000),
+        from_a.uri: ("a.test", 10_000),
+        from_d.uri: ("d.test", 20_000),
+    }
+    assert await matches_on(c) == {from_b.uri: 50_000, from_a.uri: 10_000}
+    # Every instance that knows the pledges counts the same money pledged.
+    assert (await funded(a, improvement.uri))[0] == (await funded(c, improvement.uri))[0] == 100_000
+
+    # b cancels: a applies it and relays it, c releases its match.
+    await cancel_on(b, from_b.id)
+    await drain(a, b, c, d)
+    assert {p.uri: p.status for p in await pledges_on(c)}[from_b.uri] == "cancelled"
+    assert await matches_on(c) == {from_a.uri: 10_000}
+    assert [p.status for p in await pledges_on(a) if p.uri == from_b.uri] == ["cancelled"]
+
+    # Everything c received, applied once more, changes nothing.
+    async with c.federation.sessions() as session:
+        replayed = col(InboxItem.type).in_(["Offer", "Accept", "Update"])
+        await session.exec(update(InboxItem).where(replayed).values(state=InboxState.NEW))
+        await session.commit()
+    await drain(a, b, c, d)
+    assert len(await pledges_on(c)) == 3
+    assert await matches_on(c) == {from_a.uri: 10_000}
+
+
+async def test_a_relay_without_a_valid_proof_is_not_matched(
+    network: tuple[Peer, Peer, Peer, Peer, Peers], caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b, c, d, peers = network
+    improvement = await improvement_on(a)
+    await program_on(c, "a.test,b.test")
+    for follower in (b, c, d):
+        await follows(follower, a)
+    await organisation(b, "oxalis", "cae")
+    await organisation(d, "rogue", "cae")
+    made = await pledge_from(b, "oxalis", improvement.uri, 30_000)
+    peers.down.add("c.test")  # a's genuine relay does not reach c (it is retried later)
+    await drain(a, b)
+    peers.down.clear()
+    [genuine] = sent(await rows(b, OutboxActivity), "Offer")
+
+    async def relay(by: Peer, actor: str, offer: dict[str, Any]) -> InboxItem:
+        config = by.federation.config
+        accept = {
+            "@context": [AS_CONTEXT],
+            "id": new_activity_id(config),
+            "type": "Accept",
+            "actor": actor,
+            "object": offer,
+            "to": [offer["actor"]],
+        }
+        async with by.federation.sessions() as session:
+            await publish(session, config, accept, [c.base_url + "/inbox"])
+            await session.commit()
+        await drain(by, c)
+        return next(i for i in await rows(c, InboxItem) if i.activity_id == accept["id"])
+
+    commons = f"{a.base_url}/commons/yeswiki"
+    stripped = {k: v for k, v in genuine.items() if k != "proof"}
+    quantity = {"hasUnit": "EUR", "hasNumericalValue": "30000.00"}
+    inflated = {
+        **genuine,
+        "object": {**genuine["object"], "amountCents": 3_000_000, "resourceQuantity": quantity},
+    }
+    # d signs a pledge in b's member's name with its own member's key.
+    async with d.federation.sessions() as session:
+        forged = await signed_by(session, f"{d.base_url}/orgs/rogue", stripped)
+        await session.commit()
+    cases = [
+        (await relay(d, f"{d.base_url}/actor", genuine), "only the improvement's own instance"),
+        (await relay(a, commons, stripped), "without a valid proof"),
+        (await relay(a, commons, inflated), "signature does not match"),
+        (await relay(a, commons, forged), "is not an assertionMethod of"),
+    ]
+    for item, reason in cases:
+        assert item.state == InboxState.FAILED, item.error
+        assert reason in item.error
+    assert made.uri not in {p.uri for p in await pledges_on(c)}
+    assert await matches_on(c) == {}
+    assert "relayed pledge" in caplog.text
+
+    genuine_relay = await relay(a, commons, genuine)  # as a's retried delivery will bring it
+    assert genuine_relay.state == InboxState.DONE
+    assert await matches_on(c) == {made.uri: 30_000}
+
+
+# --- Through the pages: pledging to a remote commons' improvement ------------------------------
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def post(peer: Peer, path: str, data: dict[str, str], page: str) -> httpx.Response:
+    """Submit a form as a browser would, with the CSRF token of the page it is on."""
+    found = CSRF.search((await peer.client.get(page)).text)
+    assert found, f"no form on {page}"
+    return await peer.client.post(path, data={**data, "csrf_token": found.group(1)})
+
+
+async def test_a_member_pledges_from_the_page_of_a_remote_commons(pair: Pair) -> None:
+    a, b, _network = pair
+    improvement = await improvement_on(a)
+    await follows(b, a)
+    signup = {"email": "ana@example.org", "password": "correct horse battery"}
+    response = await post(b, "/signup", {**signup, "display_name": "Ana"}, page="/signup")
+    assert response.status_code == 303, response.text
+    org = {"name": "Oxalis", "slug": "oxalis", "kind": "cae", "description": "", "website": ""}
+    response = await post(b, "/orgs/new", {**org, "territory": "", "siret": ""}, "/orgs/new")
+    assert response.status_code == 303, response.text
+
+    page = "/commons/yeswiki@a.test"
+    shown = (await b.client.get(page)).text
+    [copy] = [i for i in await rows(b, Improvement) if i.uri == improvement.uri]
+    pledging = f"/commons/yeswiki@a.test/improvements/{copy.number}/pledges"
+    assert f'action="{pledging}/estimate"' in shown
+    form = {"organisation": "oxalis", "amount": "300"}
+    estimate = await post(b, f"{pledging}/estimate", form, page)
+    assert estimate.status_code == 200, estimate.text
+    assert f'action="{pledging}"' in estimate.text
+    made = await post(b, pledging, form, page)
+    assert made.status_code == 303, made.text
+    assert made.headers["location"].startswith(page)
+    await drain(a, b)
+
+    [mine] = await pledges_on(b)
+    [theirs] = await pledges_on(a)
+    assert (theirs.uri, theirs.origin, theirs.amount_cents) == (mine.uri, "b.test", 30_000)
+    assert await funded(a, improvement.uri) == (30_000, 0)
+
+
+async def test_a_relay_waits_for_the_improvement_it_names(
+    network: tuple[Peer, Peer, Peer, Peer, Peers],
+) -> None:
+    a, b, c, _d, _peers = network
+    improvement = await improvement_on(a)
+    await program_on(c, "a.test,b.test")
+    for follower in (b, c):
+        await follows(follower, a)
+    await organisation(b, "oxalis", "cae")
+    async with c.federation.sessions() as session:  # as if c had not heard of it yet
+        query = select(Improvement).where(Improvement.uri == improvement.uri)
+        await session.delete((await session.exec(query)).one())
+        await session.commit()
+
+    made = await pledge_from(b, "oxalis", improvement.uri, 30_000)
+    await drain(a, b, c)
+    [held] = [i for i in await items(c, "Accept") if "proof" in json.loads(i.body)["object"]]
+    assert (held.state, held.waiting_for) == (InboxState.HELD, improvement.uri)
+    assert await pledges_on(c) == []
+
+    await announce(a, improvement.id)  # its funding changed: the Article's Update brings it
+    await drain(a, b, c)
+    assert await matches_on(c) == {made.uri: 30_000}
+
+
+async def test_a_program_with_manual_approval_matches_only_approved_contributors(
+    network: tuple[Peer, Peer, Peer, Peer, Peers],
+) -> None:
+    a, b, c, _d, _peers = network
+    improvement = await improvement_on(a)
+    program = await program_on(c, "a.test,b.test")
+    async with c.federation.sessions() as session:
+        stored = await session.get(MatchingProgram, program.id)
+        assert stored is not None
+        await pledge_ops.update_program(
+            session,
+            stored,
+            {
+                "name": stored.name,
+                "ratio": stored.ratio,
+                "budget": "20000",
+                "per_contributor_cap": "500",
+                "starts": stored.starts_at.isoformat(),
+                "ends": stored.ends_at.isoformat(),
+                "eligible_instances": stored.eligible_instances,
+                "manual_approval": True,
+            },
+            base_url=c.base_url,
+        )
+    for follower in (b, c):
+        await follows(follower, a)
+    await organisation(b, "oxalis", "cae")
+    made = await pledge_from(b, "oxalis", improvement.uri, 30_000)
+    await drain(a, b, c)
+    assert made.uri in {p.uri for p in await pledges_on(c)}
+    assert await matches_on(c) == {}  # not approved yet
+
+    async with c.federation.sessions() as session:
+        stored = await session.get(MatchingProgram, program.id)
+        query = select(Organisation).where(Organisation.uri == f"{b.base_url}/orgs/oxalis")
+        giver = (await session.exec(query)).one()
+        assert stored is not None and stored.manual_approval
+        await pledge_ops.decide_approval(session, stored, giver, True, base_url=c.base_url)
+    assert await matches_on(c) == {made.uri: 30_000}
+
+
+async def test_a_copy_knows_what_its_origin_says_is_still_needed(pair: Pair) -> None:
+    a, b, _network = pair
+    improvement = await pair_with_improvement(pair)
+    async with a.federation.sessions() as session:
+        giver = await ops.get_local_organisation(session, "lieu")
+        stored = await session.get(Improvement, improvement.id)
+        assert giver is not None and stored is not None
+        await pledge_ops.make_pledge(
+            session, giver, stored, 380_000, base_url=a.base_url, created_by_id=None
+        )
+    await announce(a, improvement.id)  # the Article's fundedAmount says so
+    await drain(a, b)
+    with pytest.raises(InvalidFields, match=r"Only 200\.00 EUR is still needed"):
+        await pledge_from(b, "oxalis", improvement.uri, 50_000)
+    assert await pledges_on(b) == []
+
+
+async def test_the_improvement_page_lists_a_remote_pledge_with_its_origin(pair: Pair) -> None:
+    a, b, _network = pair
+    improvement = await pair_with_improvement(pair)
+    await pledge_from(b, "oxalis", improvement.uri, 30_000)
+    await drain(a, b)
+    page = (await a.client.get(f"/commons/yeswiki/improvements/{improvement.number}")).text
+    assert f'<a href="{b.base_url}/orgs/oxalis" rel="nofollow noopener">Oxalis</a>' in page
+    assert "from b.test" in page
+
+
+async def test_a_funder_that_follows_late_reads_the_pledges_back(
+    network: tuple[Peer, Peer, Peer, Peer, Peers],
+) -> None:
+    a, b, c, _d, _peers = network
+    improvement = await improvement_on(a)
+    await follows(b, a)
+    await organisation(b, "oxalis", "cae")
+    made = await pledge_from(b, "oxalis", improvement.uri, 70_000)
+    cancelled = await pledge_from(b, "oxalis", improvement.uri, 10_000)
+    await drain(a, b)
+    await cancel_on(b, cancelled.id)
+    await drain(a, b)
+
+    await program_on(c, "a.test,b.test")
+    await follows(c, a)  # the commons' outbox lists a's Accepts: Offers, then the Update
+    assert {p.uri: p.status for p in await pledges_on(c)} == {
+        made.uri: "pledged",
+        cancelled.uri: "cancelled",
+    }
+    assert await matches_on(c) == {made.uri: 50_000}
