@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalogue.commons import Commons
@@ -104,7 +105,9 @@ async def on_commons_delete(
 # --- Back-fill ----------------------------------------------------------------------------------
 
 
-async def _get(federation: Federation, url: str, signer: Signer, host: str) -> dict[str, Any]:
+async def get_on_host(
+    federation: Federation, url: str, signer: Signer, host: str
+) -> dict[str, Any]:
     """A signed fetch that stays on ``host``: an outbox only speaks for its own server."""
     if host_of(url) != host:
         raise FetchError(url, f"not on {host}")
@@ -121,7 +124,7 @@ async def _pages(
     url = reference(outbox)
     if url is None:
         return
-    page: Any = (await _get(federation, url, signer, host)).get("first")
+    page: Any = (await get_on_host(federation, url, signer, host)).get("first")
     seen: set[str] = set()
     for _ in range(MAX_OUTBOX_PAGES):
         if isinstance(page, dict) and not ("orderedItems" in page or "items" in page):
@@ -130,14 +133,14 @@ async def _pages(
             if page in seen:
                 return
             seen.add(page)
-            page = await _get(federation, page, signer, host)
+            page = await get_on_host(federation, page, signer, host)
         if not isinstance(page, dict):
             return
         yield page
         page = page.get("next")
 
 
-async def _outbox_activities(
+async def outbox_activities(
     federation: Federation, actor: dict[str, Any], signer: Signer, host: str
 ) -> list[dict[str, Any]]:
     """The activities in the actor's outbox, as listed (newest first); what was read before a
@@ -189,7 +192,7 @@ async def back_fill(session: AsyncSession, federation: Federation, actor_uri: st
     signer = await federation.instance_signer(session)
     host = host_of(actor_uri)
     try:
-        actor = await _get(federation, actor_uri, signer, host)
+        actor = await get_on_host(federation, actor_uri, signer, host)
         if is_commons_document(actor):
             await apply_commons_document(session, actor, actor_uri)
             return 1
@@ -199,5 +202,52 @@ async def back_fill(session: AsyncSession, federation: Federation, actor_uri: st
     kind = actor.get("type")
     if not (isinstance(kind, str) and kind in INSTANCE_TYPES):
         return 0
-    activities = await _outbox_activities(federation, actor, signer, host)
+    activities = await outbox_activities(federation, actor, signer, host)
     return await _apply_outbox(session, activities, actor_uri)
+
+
+#: How many commons of a followed instance a back-fill reads the outboxes of.
+MAX_COMMONS_READ = 200
+
+
+async def followed_outboxes(
+    session: AsyncSession, federation: Federation, actor_uri: str, what: str
+) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """(commons uri, the activities in its outbox, newest first) for each commons a new
+    follow of ``actor_uri`` brings: that commons itself, or every commons we hold from a
+    followed instance (at most ``MAX_COMMONS_READ``). For the back-fills of what commons
+    publish (improvements, relayed pledges); ``what`` names the back-fill in the logs.
+    Fetches that fail are logged and skipped: never raises for the remote side."""
+    signer = await federation.instance_signer(session)
+    host = host_of(actor_uri)
+    try:
+        actor = await get_on_host(federation, actor_uri, signer, host)
+    except FetchError as error:
+        log.warning("%s back-fill from %s failed: %s", what, actor_uri, error)
+        return
+    if is_commons_document(actor):
+        groups = [actor]
+    elif isinstance(actor.get("type"), str) and actor["type"] in INSTANCE_TYPES:
+        query = (
+            select(Commons.uri)
+            .where(
+                Commons.origin == host,
+                col(Commons.hidden).is_(False),
+                col(Commons.merged_into_id).is_(None),
+            )
+            .order_by(col(Commons.id))
+            .limit(MAX_COMMONS_READ)
+        )
+        groups = []
+        for uri in (await session.exec(query)).all():
+            try:
+                groups.append(await get_on_host(federation, uri, signer, host))
+            except FetchError as error:
+                log.warning("%s back-fill: reading %s failed: %s", what, uri, error)
+    else:
+        return
+    for group in groups:
+        owner = reference(group)
+        if owner is None or host_of(owner) != host:
+            continue
+        yield owner, await outbox_activities(federation, group, signer, host)

@@ -206,12 +206,12 @@ async def _release(session: AsyncSession, ids: set[str]) -> None:
 
 async def _wake_held(session: AsyncSession, now: datetime) -> None:
     """Held activities whose wait is over are tried again (a handler may fetch what is
-    missing by then, or its Create may have been lost)."""
-    await session.exec(
-        update(InboxItem)
-        .where(col(InboxItem.state) == InboxState.HELD, col(InboxItem.next_attempt_at) <= now)
-        .values(state=InboxState.NEW)
-    )
+    missing by then, or its Create may have been lost). Read first: this runs on every pass,
+    and an UPDATE, even of no row, takes SQLite's one write lock."""
+    due = (col(InboxItem.state) == InboxState.HELD, col(InboxItem.next_attempt_at) <= now)
+    if (await session.exec(select(InboxItem.id).where(*due).limit(1))).first() is None:
+        return
+    await session.exec(update(InboxItem).where(*due).values(state=InboxState.NEW))
     await session.commit()
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalogue.commons import Commons
@@ -25,12 +25,7 @@ from catalogue.improvements import Improvement
 from catalogue.operations import NotFromOrigin, remove_remote_improvement, upsert_remote_improvement
 from federation.activities import reference
 from federation.commons_documents import is_commons_document
-from federation.commons_sync import (
-    INSTANCE_TYPES,
-    _get,
-    _outbox_activities,
-    apply_commons_document,
-)
+from federation.commons_sync import apply_commons_document, followed_outboxes, get_on_host
 from federation.fetch import FetchError
 from federation.handlers import Unusable, answers_a_follow, handles
 from federation.improvements import BadImprovement, improvement_fields, is_improvement_document
@@ -39,11 +34,6 @@ from federation.models import InboxItem
 from federation.service import Federation
 
 log = logging.getLogger("terreau.federation.improvements")
-
-#: How many commons' outboxes one back-fill of an instance reads (two fetches each at most
-#: for a commons with few improvements).
-MAX_COMMONS_READ = 200
-
 
 # --- Applying one document --------------------------------------------------------------------
 
@@ -55,7 +45,7 @@ async def _commons(session: AsyncSession, federation: Federation, uri: str, host
     if commons is None:
         signer = await federation.instance_signer(session)
         try:
-            document = await _get(federation, uri, signer, host)
+            document = await get_on_host(federation, uri, signer, host)
         except FetchError as error:
             raise Unusable(
                 f"commons {uri} is unknown here and could not be fetched: {error}"
@@ -169,39 +159,7 @@ async def back_fill(session: AsyncSession, federation: Federation, actor_uri: st
     """After a remote actor accepted our follow: the improvements of its commons, read from
     each commons' outbox (a followed commons, or every commons of a followed instance that we
     now hold). How many were stored or dropped. Never raises for the remote side."""
-    signer = await federation.instance_signer(session)
-    host = host_of(actor_uri)
-    try:
-        actor = await _get(federation, actor_uri, signer, host)
-    except FetchError as error:
-        log.warning("improvement back-fill from %s failed: %s", actor_uri, error)
-        return 0
-    if is_commons_document(actor):
-        groups = [actor]
-    elif isinstance(actor.get("type"), str) and actor["type"] in INSTANCE_TYPES:
-        query = (
-            select(Commons.uri)
-            .where(
-                Commons.origin == host,
-                col(Commons.hidden).is_(False),
-                col(Commons.merged_into_id).is_(None),
-            )
-            .order_by(col(Commons.id))
-            .limit(MAX_COMMONS_READ)
-        )
-        groups = []
-        for uri in (await session.exec(query)).all():
-            try:
-                groups.append(await _get(federation, uri, signer, host))
-            except FetchError as error:
-                log.warning("improvement back-fill: reading %s failed: %s", uri, error)
-    else:
-        return 0
     applied = 0
-    for group in groups:
-        owner = reference(group)
-        if owner is None or host_of(owner) != host:
-            continue
-        activities = await _outbox_activities(federation, group, signer, host)
+    async for owner, activities in followed_outboxes(session, federation, actor_uri, "improvement"):
         applied += await _apply_outbox(session, federation, activities, owner)
     return applied

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalogue import operations as ops
@@ -46,8 +46,7 @@ from catalogue.errors import InvalidFields
 from catalogue.improvements import Improvement
 from catalogue.organisations import Organisation
 from federation.activities import new_activity_id, reference
-from federation.commons_documents import is_commons_document
-from federation.commons_sync import INSTANCE_TYPES, _get, _outbox_activities
+from federation.commons_sync import followed_outboxes
 from federation.fetch import FetchError
 from federation.handlers import Missing, Unusable, answers_a_follow, handles
 from federation.improvements_feed import publish_improvement_changes
@@ -74,8 +73,6 @@ log = logging.getLogger("terreau.federation.pledges")
 
 #: The activities that carry a Commitment, and that a commons' instance relays in its Accept.
 CARRIERS = ("Offer", "Update")
-#: How many commons' outboxes one back-fill of an instance reads (as for improvements).
-MAX_COMMONS_READ = 200
 
 
 # --- Reading ------------------------------------------------------------------------------------
@@ -524,41 +521,9 @@ async def back_fill(session: AsyncSession, federation: Federation, actor_uri: st
     from a followed instance: each ``Accept`` of an Offer or Update, oldest first (an Update
     after its Offer), with the same checks as when delivered. How many were applied; what is
     refused or missing is logged and skipped. Never raises for the remote side."""
-    signer = await federation.instance_signer(session)
-    host = host_of(actor_uri)
-    try:
-        actor = await _get(federation, actor_uri, signer, host)
-    except FetchError as error:
-        log.warning("pledge back-fill from %s failed: %s", actor_uri, error)
-        return 0
-    if is_commons_document(actor):
-        groups = [actor]
-    elif isinstance(actor.get("type"), str) and actor["type"] in INSTANCE_TYPES:
-        query = (
-            select(Commons.uri)
-            .where(
-                Commons.origin == host,
-                col(Commons.hidden).is_(False),
-                col(Commons.merged_into_id).is_(None),
-            )
-            .order_by(col(Commons.id))
-            .limit(MAX_COMMONS_READ)
-        )
-        groups = []
-        for uri in (await session.exec(query)).all():
-            try:
-                groups.append(await _get(federation, uri, signer, host))
-            except FetchError as error:
-                log.warning("pledge back-fill: reading %s failed: %s", uri, error)
-    else:
-        return 0
     applied = 0
     now = utcnow()
-    for group in groups:
-        owner = reference(group)
-        if owner is None or host_of(owner) != host:
-            continue
-        listed = await _outbox_activities(federation, group, signer, host)
+    async for owner, listed in followed_outboxes(session, federation, actor_uri, "pledge"):
         for entry in reversed(listed):
             if entry.get("type") != "Accept" or reference(entry.get("actor")) != owner:
                 continue

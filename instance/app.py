@@ -85,14 +85,13 @@ def create_app(
             await database.dispose()
             raise
         app.state.db = database
-        async with (
-            federation_for(settings, database, http_transport) as federation,
-            worker_beside(federation, settings) as worker,
-        ):
+        async with federation_for(settings, database, http_transport) as federation:
+            # Before the worker starts: on SQLite its passes would wait for this transaction.
             await announce_unsent_improvements(federation, settings)
-            app.state.federation = federation
-            app.state.worker = worker
-            yield
+            async with worker_beside(federation, settings) as worker:
+                app.state.federation = federation
+                app.state.worker = worker
+                yield
         await database.dispose()
 
     routes = [

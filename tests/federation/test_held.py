@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from peers import Peer, Peers, local_commons, local_organisation
 from sqlmodel import select
+from support import statements
 
 from catalogue import operations as ops
 from catalogue.columns import utcnow
@@ -130,3 +131,12 @@ async def test_a_held_activity_stays_held_before_its_time(pair: Pair) -> None:
     await process_pending(b.federation)
     assert await process_pending(b.federation) == 0  # nothing to do: it waits
     assert (await items(b))["Needs"].attempts == 1
+
+
+async def test_an_idle_pass_writes_nothing(pair: Pair) -> None:
+    """The worker looks for held activities on every pass: with none due, it only reads
+    (on SQLite an UPDATE of no row would still take the one write lock)."""
+    _a, b, _network = pair
+    with statements(b.app.state.db.engine) as run:
+        assert await process_pending(b.federation) == 0
+    assert run and all(statement.startswith("SELECT") for statement in run), run
