@@ -28,6 +28,16 @@ def reference(value: Any) -> str | None:
     return None
 
 
+def checked_uri(value: Any, name: str, error: type[Exception], limit: int = 2048) -> str:
+    """``value`` when it is an http(s) address that fits its column; else ``error`` naming the
+    property ``name``, the way each document reader reports a bad field."""
+    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+        raise error(f"{name}: expected an http(s) address")
+    if len(value) > limit:
+        raise error(f"{name}: longer than {limit} characters")
+    return value
+
+
 def activity(
     config: FederationConfig, type_: str, actor: str, object_: Any, to: list[str]
 ) -> dict[str, Any]:

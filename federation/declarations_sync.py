@@ -17,7 +17,6 @@ commons): other handlers registered for the same types deal with those.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -36,12 +35,11 @@ from federation.declarations import (
     parse_declaration,
 )
 from federation.declarations_feed import Counts, announce_counts
-from federation.fetch import FetchError
 from federation.handlers import Unusable, handles
 from federation.instances import host_of
 from federation.models import InboxItem
-from federation.organisation_documents import BadOrganisation, organisation_fields
-from federation.remote_actors import get_remote_actor
+from federation.organisation_documents import BadOrganisation
+from federation.remote_actors import remote_organisation
 from federation.service import Federation
 from federation.vocabulary import INTEREST, USE
 
@@ -76,14 +74,11 @@ async def _organisation(session: AsyncSession, federation: Federation, uri: str)
     """The copy of the declaring organisation, from its actor document (cached, or fetched)."""
     signer = await federation.instance_signer(session)
     try:
-        actor = await get_remote_actor(
-            session, federation.fetcher, federation.config, uri, signer=signer
+        actor, fields = await remote_organisation(
+            session, federation.fetcher, federation.config, uri, signer=signer, role="declaring"
         )
-        fields = organisation_fields(json.loads(actor.document))
-    except (FetchError, BadOrganisation) as error:
-        raise Unusable(f"the declaring organisation {uri!r}: {error}") from None
-    if fields.pop("uri") != uri:
-        raise Unusable(f"the declaring organisation {uri!r} is served under another id")
+    except BadOrganisation as error:
+        raise Unusable(str(error)) from None
     try:
         return await ops.upsert_remote_organisation(session, uri, actor.host, fields)
     except ops.NotFromOrigin as error:

@@ -25,6 +25,7 @@ from babel.numbers import list_currencies
 
 from catalogue.improvements import MAX_BUDGET_CENTS, Improvement, ImprovementStatus
 from federation import vocabulary as terms
+from federation.activities import checked_uri
 from federation.commons_documents import (
     MARKDOWN,
     MAX_DESCRIPTION,
@@ -228,11 +229,7 @@ def _reference(value: Any) -> Any:
 
 
 def _uri(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
-        raise BadImprovement(f"{name}: expected an http(s) address")
-    if len(value) > 2048:
-        raise BadImprovement(f"{name}: longer than 2048 characters")
-    return value
+    return checked_uri(value, name, BadImprovement)
 
 
 def _name(value: Any) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 
 from catalogue.money import Money
 from federation import vocabulary as terms
+from federation.activities import checked_uri, reference
 from federation.improvements import known_currencies
 from pledges.models import PledgeStatus
 
@@ -103,9 +104,9 @@ def parse_commitment(document: Any) -> Commitment:
     _check_quantity(document.get(terms.RESOURCE_QUANTITY), amount, currency)
     return Commitment(
         uri=_uri(document.get("id"), "id"),
-        provider=_uri(_reference(document.get(terms.PROVIDER)), terms.PROVIDER),
-        receiver=_uri(_reference(document.get(terms.RECEIVER)), terms.RECEIVER),
-        improvement=_uri(_reference(document.get(terms.IMPROVEMENT)), terms.IMPROVEMENT),
+        provider=_uri(reference(document.get(terms.PROVIDER)), terms.PROVIDER),
+        receiver=_uri(reference(document.get(terms.RECEIVER)), terms.RECEIVER),
+        improvement=_uri(reference(document.get(terms.IMPROVEMENT)), terms.IMPROVEMENT),
         amount_cents=amount,
         currency=currency,
         status=_status(document.get(terms.STATUS)),
@@ -131,18 +132,8 @@ def _has_type(document: Mapping[str, Any], wanted: str) -> bool:
     return kind == wanted or (isinstance(kind, list) and wanted in kind)
 
 
-def _reference(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return value.get("id")
-    return value
-
-
 def _uri(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
-        raise BadCommitment(f"{name}: expected an http(s) address")
-    if len(value) > 2048:
-        raise BadCommitment(f"{name}: longer than 2048 characters")
-    return value
+    return checked_uri(value, name, BadCommitment)
 
 
 def _amount(value: Any) -> int:

@@ -53,7 +53,7 @@ from federation.improvements_feed import publish_improvement_changes
 from federation.instances import host_of
 from federation.media import AS_CONTEXT
 from federation.models import InboxItem, OutboxActivity
-from federation.organisation_documents import BadOrganisation, organisation_fields
+from federation.organisation_documents import BadOrganisation
 from federation.outbox import follower_inboxes, publish
 from federation.pledges_documents import (
     BadCommitment,
@@ -63,7 +63,7 @@ from federation.pledges_documents import (
     parse_commitment,
 )
 from federation.proofs import BadProof, proof_of, verify
-from federation.remote_actors import get_remote_actor
+from federation.remote_actors import get_remote_actor, remote_organisation
 from federation.service import Federation
 from federation.vocabulary import context_url
 from pledges import operations as pledge_ops
@@ -139,14 +139,11 @@ async def _provider(session: AsyncSession, federation: Federation, uri: str) -> 
     """The pledging organisation's actor (cached, or fetched) and its copy's columns."""
     signer = await federation.instance_signer(session)
     try:
-        actor = await get_remote_actor(
-            session, federation.fetcher, federation.config, uri, signer=signer
+        actor, fields = await remote_organisation(
+            session, federation.fetcher, federation.config, uri, signer=signer, role="pledging"
         )
-        fields = organisation_fields(json.loads(actor.document))
-    except (FetchError, BadOrganisation) as error:
-        raise Unusable(f"the pledging organisation {uri!r}: {error}") from None
-    if fields.pop("uri") != uri:
-        raise Unusable(f"the pledging organisation {uri!r} is served under another id")
+    except BadOrganisation as error:
+        raise Unusable(str(error)) from None
     return Provider(uri, actor.host, actor.shared_inbox or actor.inbox, fields)
 
 

@@ -26,6 +26,7 @@ from federation.fetch import Fetched, Fetcher, FetchError
 from federation.instances import host_of
 from federation.keys import Signer
 from federation.models import FetchFailure, Follower, Following, RemoteActor
+from federation.organisation_documents import BadOrganisation, organisation_fields
 
 # --- Reading an actor document (pure) ---------------------------------------------------------
 
@@ -289,3 +290,26 @@ async def forget_actor(session: AsyncSession, uri: str) -> None:
     await session.exec(delete(Follower).where(col(Follower.follower_uri) == uri))
     await session.exec(delete(Following).where(col(Following.followed_uri) == uri))
     await session.exec(delete(RemoteActor).where(col(RemoteActor.uri) == uri))
+
+
+async def remote_organisation(
+    session: AsyncSession,
+    fetcher: Fetcher,
+    config: FederationConfig,
+    uri: str,
+    *,
+    signer: Signer,
+    role: str,
+) -> tuple[RemoteActor, dict[str, Any]]:
+    """The organisation actor at ``uri`` (cached, or fetched) and the columns of its local
+    copy (``organisation_fields`` without ``uri``). Raises BadOrganisation naming its
+    ``role`` ("declaring", "pledging") when it cannot be fetched, is no organisation, or is
+    served under another id."""
+    try:
+        actor = await get_remote_actor(session, fetcher, config, uri, signer=signer)
+        fields = organisation_fields(json.loads(actor.document))
+    except (FetchError, BadOrganisation) as error:
+        raise BadOrganisation(f"the {role} organisation {uri!r}: {error}") from None
+    if fields.pop("uri") != uri:
+        raise BadOrganisation(f"the {role} organisation {uri!r} is served under another id")
+    return actor, fields

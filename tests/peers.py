@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlmodel import select
 from starlette.applications import Starlette
 from support import make_settings
 
@@ -128,3 +129,17 @@ async def local_commons(peer: Peer, slug: str, maintainer: Organisation) -> Comm
             creator_id=None,
             maintainer_ids=[maintainer.id],
         )
+
+
+async def rows(peer: Peer, model: Any) -> list[Any]:
+    """Every row of ``model`` on ``peer``, in the order they were made."""
+    async with peer.federation.sessions() as session:
+        return list((await session.exec(select(model).order_by(model.id))).all())
+
+
+async def drain(*peers: Peer, rounds: int = 10) -> None:
+    """Run workers until no peer has anything left to do (at most ``rounds`` turns each)."""
+    for _ in range(rounds):
+        if sum([await peer.work() for peer in peers]) == 0:
+            return
+    raise AssertionError("the peers kept working")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from peers import Peer, Peers, local_organisation, running_peers
+from peers import Peer, Peers, drain, local_organisation, rows, running_peers
 from sqlmodel import select
 
 from catalogue import operations as ops
@@ -52,19 +52,6 @@ YESWIKI = {
 
 
 # --- Helpers ------------------------------------------------------------------------------------
-
-
-async def rows(peer: Peer, model: Any) -> list[Any]:
-    async with peer.federation.sessions() as session:
-        return list((await session.exec(select(model).order_by(model.id))).all())
-
-
-async def drain(*peers: Peer) -> None:
-    """Run workers until no peer has anything left to do."""
-    for _ in range(10):
-        if sum([await peer.work() for peer in peers]) == 0:
-            return
-    raise AssertionError("the peers kept working")
 
 
 async def a_follows(a: Peer, target: str) -> Following:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from peers import Peer, Peers, local_commons, local_organisation
+from peers import Peer, Peers, drain, local_commons, local_organisation, rows
 from sqlmodel import select
 
 from catalogue import operations as ops
@@ -48,19 +48,6 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 # --- Helpers ------------------------------------------------------------------------------------
-
-
-async def rows(peer: Peer, model: Any) -> list[Any]:
-    async with peer.federation.sessions() as session:
-        return list((await session.exec(select(model).order_by(model.id))).all())
-
-
-async def drain(*peers: Peer) -> None:
-    """Run workers until no peer has anything left to do."""
-    for _ in range(10):
-        if sum([await peer.work() for peer in peers]) == 0:
-            return
-    raise AssertionError("the peers kept working")
 
 
 async def follows(follower: Peer, followed: Peer) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from peers import Peer, Peers, local_commons, local_organisation
+from peers import Peer, Peers, drain, local_commons, local_organisation
 from sqlalchemy import update
 from sqlmodel import select
 
@@ -45,14 +45,6 @@ async def rename(peer: Peer, slug: str, name: str) -> None:
         await ops.update_commons(session, commons, data, editor_id=None)
         assert await publish_profile_update(session, peer.federation, commons.uri)
         await session.commit()
-
-
-async def drain(*peers: Peer) -> None:
-    """Run workers until no peer has anything left to do."""
-    for _ in range(10):
-        if sum([await peer.work() for peer in peers]) == 0:
-            return
-    raise AssertionError("the peers kept working")
 
 
 async def test_following_a_commons_by_its_address_is_accepted(pair: Pair) -> None:

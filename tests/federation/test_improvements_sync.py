@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from peers import Peer, Peers, local_organisation, running_peers
+from peers import Peer, Peers, drain, local_organisation, rows, running_peers
 from sqlmodel import select
 
 from catalogue import operations as ops
@@ -42,18 +42,6 @@ EN = summary_writer("en")
 
 
 # --- Helpers ------------------------------------------------------------------------------------
-
-
-async def rows(peer: Peer, model: Any) -> list[Any]:
-    async with peer.federation.sessions() as session:
-        return list((await session.exec(select(model).order_by(model.id))).all())
-
-
-async def drain(*peers: Peer) -> None:
-    for _ in range(10):
-        if sum([await peer.work() for peer in peers]) == 0:
-            return
-    raise AssertionError("the peers kept working")
 
 
 async def a_follows(a: Peer, b: Peer, target: str) -> None:

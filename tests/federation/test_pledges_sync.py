@@ -19,7 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
-from peers import Peer, Peers, local_organisation, running_peers
+from peers import Peer, Peers, local_organisation, rows, running_peers
+from peers import drain as drain_peers
 from sqlalchemy import update
 from sqlmodel import col, select
 
@@ -55,17 +56,9 @@ EN = summary_writer("en")
 # --- Helpers ------------------------------------------------------------------------------------
 
 
-async def rows(peer: Peer, model: Any) -> list[Any]:
-    async with peer.federation.sessions() as session:
-        return list((await session.exec(select(model).order_by(model.id))).all())
-
-
 async def drain(*peers: Peer) -> None:
-    """Run workers until no peer has anything left to do."""
-    for _ in range(15):
-        if sum([await peer.work() for peer in peers]) == 0:
-            return
-    raise AssertionError("the peers kept working")
+    """Run workers until no peer has anything left to do: four instances need more turns."""
+    await drain_peers(*peers, rounds=15)
 
 
 async def follows(follower: Peer, followed: Peer) -> None:
