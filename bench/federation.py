@@ -1044,7 +1044,10 @@ async def measure_fan_out(
 ) -> FanOutResult:
     """The worker runs here, in the bench process, with the instance's settings (its server
     is stopped by now: nothing is sent to it)."""
-    federation_section = {"delivery_concurrency": args.delivery_concurrency}
+    federation_section = {
+        "delivery_concurrency": args.delivery_concurrency,
+        "signing_process": not args.sign_in_worker,
+    }
     settings = bench_settings(url, str(work / "data"), port)
     settings = settings.model_copy(
         update={"federation": settings.federation.model_copy(update=federation_section)}
@@ -1272,6 +1275,11 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="time the steps of receive() and of a delivery, one item at a time (extra work "
         "after the timed rounds)",
+    )
+    parser.add_argument(
+        "--sign-in-worker",
+        action="store_true",
+        help="fan-out: sign in the worker's process ([federation] signing_process = false)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the databases and logs")
     args = parser.parse_args(argv)

@@ -16,6 +16,7 @@ from catalogue.errors import N_, InvalidField, InvalidFields
 from catalogue.federated import origin_field, uri_field
 from catalogue.licences import normalise_licence
 from catalogue.organisations import clean_slug, clean_website
+from catalogue.payment_links import PaymentLink, parse_payment_links, payment_links_field
 from catalogue.territories import parse_territory
 from catalogue.text import fold, render_markdown
 
@@ -87,6 +88,8 @@ class Commons(SQLModel, table=True):
     maturity: str = Field(default=Maturity.IN_DEVELOPMENT, max_length=32, index=True)
     languages: str = Field(default="", max_length=100)  # comma-separated ISO 639 codes
     territory: str = Field(default="", max_length=32, index=True)
+    # Where to give to it (catalogue/payment_links.py); sent as FEP-0ea0 attachments.
+    payment_links: tuple[PaymentLink, ...] = payment_links_field()
     hidden: bool = Field(default=False)
     merged_into_id: int | None = Field(
         default=None,
@@ -190,7 +193,11 @@ def search_document(name: str, summary: str, description: str, tags: list[str]) 
 
 
 def validate_commons(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
-    """Cleaned column values plus ``tags`` (a list), or InvalidFields naming each bad field."""
+    """Cleaned column values plus ``tags`` (a list), or InvalidFields naming each bad field.
+
+    ``payment_links`` is cleaned only when ``data`` names it: an import file, which has no
+    such column, updates a commons without wiping the links set on its page.
+    """
     errors: list[InvalidField] = []
     cleaned: dict[str, Any] = {}
 
@@ -278,6 +285,12 @@ def validate_commons(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         )
     cleaned["tags"] = tags
     cleaned["search_document"] = search_document(name, summary, description, tags)
+
+    if "payment_links" in data:
+        try:
+            cleaned["payment_links"] = parse_payment_links(str(data["payment_links"] or ""))
+        except InvalidField as error:
+            errors.append(error)
 
     if errors:
         raise InvalidFields(errors)

@@ -13,6 +13,7 @@ from catalogue.columns import UTCDateTime, utcnow
 from catalogue.errors import N_, InvalidField, InvalidFields
 from catalogue.federated import origin_field, uri_field
 from catalogue.money import parse_amount
+from catalogue.payment_links import PaymentLink, parse_payment_links, payment_links_field
 from catalogue.text import render_markdown
 
 
@@ -80,6 +81,8 @@ class Improvement(SQLModel, table=True):
     # A copy from another instance: the funded amount (cents) its origin last reported, since
     # its pledges and matches are counted there. None for a local improvement, counted here.
     origin_funded_cents: int | None = Field(default=None)
+    # Where to pay towards it (catalogue/payment_links.py); sent as FEP-0ea0 attachments.
+    payment_links: tuple[PaymentLink, ...] = payment_links_field()
     created_by_id: int | None = Field(
         default=None,
         sa_column=Column(Integer, ForeignKey("account.id", ondelete="SET NULL"), nullable=True),
@@ -133,7 +136,10 @@ def parse_milestones(text: str) -> list[tuple[str, int]]:
 
 
 def validate_improvement(data: dict[str, Any]) -> dict[str, Any]:
-    """Cleaned values plus ``milestones`` [(title, cents)], or InvalidFields naming each field."""
+    """Cleaned values plus ``milestones`` [(title, cents)], or InvalidFields naming each field.
+
+    ``payment_links`` is cleaned (and so changed) only when ``data`` names it.
+    """
     errors: list[InvalidField] = []
     cleaned: dict[str, Any] = {}
 
@@ -193,6 +199,12 @@ def validate_improvement(data: dict[str, Any]) -> dict[str, Any]:
             InvalidField("milestones", N_("The milestones add up to more than the budget."))
         )
     cleaned["milestones"] = milestones
+
+    if "payment_links" in data:
+        try:
+            cleaned["payment_links"] = parse_payment_links(str(data["payment_links"] or ""))
+        except InvalidField as error:
+            errors.append(error)
 
     if errors:
         raise InvalidFields(errors)

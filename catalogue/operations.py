@@ -463,7 +463,7 @@ REMOTE_COLUMNS = frozenset(
     {
         "slug", "name", "kind", "maturity", "summary", "description", "description_html",
         "licence", "website", "repository", "languages", "territory", "uses_count",
-        "interested_count", "created_at", "updated_at",
+        "interested_count", "payment_links", "created_at", "updated_at",
     }
 )  # fmt: skip
 
@@ -569,7 +569,8 @@ async def hide_remote_commons(session: AsyncSession, uri: str, origin: str) -> b
 REMOTE_IMPROVEMENT_COLUMNS = frozenset(
     {
         "title", "description", "description_html", "budget_cents", "currency", "deadline",
-        "status", "allow_overfunding", "origin_funded_cents", "created_at", "updated_at",
+        "status", "allow_overfunding", "origin_funded_cents", "payment_links", "created_at",
+        "updated_at",
     }
 )  # fmt: skip
 

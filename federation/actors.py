@@ -197,6 +197,13 @@ def as_time(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def as_precise_time(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, to the microsecond (always six digits, so that two such
+    times also sort as text): for the versions of an object that may follow each other within
+    a second, whose receivers keep the newest by this time."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def _icon(url: str) -> dict[str, Any]:
     icon: dict[str, Any] = {"type": "Image", "url": url}
     media_type, _ = mimetypes.guess_type(url)

@@ -25,6 +25,7 @@ from catalogue.organisations import SLUG
 from catalogue.territories import parse_territory
 from catalogue.text import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, render_markdown
 from federation import vocabulary as terms
+from federation.payment_links import attach_payment_links, read_payment_links
 
 MARKDOWN = "text/markdown"
 MAX_URI = 2048
@@ -75,6 +76,7 @@ def commons_properties(commons: Commons, tags: Sequence[str], base_url: str) -> 
     if commons.description:
         properties["content"] = commons.description_html
         properties["source"] = {"content": commons.description, "mediaType": MARKDOWN}
+    attach_payment_links(properties, commons.payment_links)  # FEP-0ea0
     return properties
 
 
@@ -88,6 +90,9 @@ def is_commons_document(value: Any) -> bool:
 
 def commons_fields(document: Mapping[str, Any]) -> dict[str, Any]:
     """The columns of a remote commons, plus ``uri`` and ``tags``; raises BadCommons.
+
+    Payment links (FEP-0ea0 attachments) are kept sanitised; unusable ones are dropped, never
+    a reason to refuse the Group.
 
     ``created_at`` and ``updated_at`` are there only when the document gives a usable
     ``published`` and ``updated``.
@@ -112,6 +117,7 @@ def commons_fields(document: Mapping[str, Any]) -> dict[str, Any]:
         "uses_count": _count(document.get(terms.USES_COUNT), terms.USES_COUNT),
         "interested_count": _count(document.get(terms.INTERESTED_COUNT), terms.INTERESTED_COUNT),
         "tags": _tags(document.get("tag")),
+        "payment_links": read_payment_links(document),  # never refuses the Group
     }
     for column, name in (("created_at", "published"), ("updated_at", "updated")):
         moment = _time(document.get(name))

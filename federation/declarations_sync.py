@@ -35,11 +35,9 @@ from federation.declarations import (
     parse_declaration,
 )
 from federation.declarations_feed import Counts, announce_counts
-from federation.handlers import Unusable, handles
+from federation.handlers import Unusable, handles, speaking_organisation
 from federation.instances import host_of
 from federation.models import InboxItem
-from federation.organisation_documents import BadOrganisation
-from federation.remote_actors import remote_organisation
 from federation.service import Federation
 from federation.vocabulary import INTEREST, USE
 
@@ -72,13 +70,7 @@ async def _commons(session: AsyncSession, uri: str) -> Commons:
 
 async def _organisation(session: AsyncSession, federation: Federation, uri: str) -> Organisation:
     """The copy of the declaring organisation, from its actor document (cached, or fetched)."""
-    signer = await federation.instance_signer(session)
-    try:
-        actor, fields = await remote_organisation(
-            session, federation.fetcher, federation.config, uri, signer=signer, role="declaring"
-        )
-    except BadOrganisation as error:
-        raise Unusable(str(error)) from None
+    actor, fields = await speaking_organisation(session, federation, uri, "declaring")
     try:
         return await ops.upsert_remote_organisation(session, uri, actor.host, fields)
     except ops.NotFromOrigin as error:

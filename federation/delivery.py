@@ -292,10 +292,14 @@ async def release(session: AsyncSession, ids: Collection[int], lease_ends: datet
 # Sending
 
 
-async def post(fetcher: Fetcher, due: DueDelivery, signer: Signer) -> tuple[int | None, str]:
-    """(status, error) of one POST; a refused address or a network failure is (None, why)."""
+async def post(
+    fetcher: Fetcher, due: DueDelivery, signer: Signer, signed: dict[str, str] | None = None
+) -> tuple[int | None, str]:
+    """(status, error) of one POST; a refused address or a network failure is (None, why).
+    ``signed``: its signing headers, made ahead (else made now with ``signer``)."""
     try:
-        response = await fetcher.post_activity(due.inbox, due.body.encode(), signer=signer)
+        body = due.body.encode()
+        response = await fetcher.post_activity(due.inbox, body, signer=signer, signed=signed)
     except FetchError as error:
         return None, error.reason
     if 200 <= response.status_code <= 299:

@@ -74,9 +74,13 @@ class Fetcher:
         except _HTTPX_ERRORS as error:
             raise FetchError(url, f"network error: {type(error).__name__}") from None
 
-    async def post_activity(self, url: str, body: bytes, *, signer: Signer) -> httpx.Response:
+    async def post_activity(
+        self, url: str, body: bytes, *, signer: Signer, signed: dict[str, str] | None = None
+    ) -> httpx.Response:
         """POST a signed activity to an inbox (no redirects). Raises FetchError only when the
-        address is refused or the network fails; any HTTP status is returned to the caller."""
+        address is refused or the network fails; any HTTP status is returned to the caller.
+        ``signed``: the signing headers when they were made ahead (by the worker's signing
+        process); else ``signer`` signs now."""
         try:
             async with asyncio.timeout(self.config.delivery_timeout_seconds):
                 await self._check(url)
@@ -84,7 +88,7 @@ class Fetcher:
                     "Accept": FETCH_ACCEPT,
                     "Content-Type": ACTIVITY_JSON,
                     "User-Agent": self.config.user_agent,
-                    **sign_request("POST", url, body, signer),
+                    **(signed or sign_request("POST", url, body, signer)),
                 }
                 request = self.client.build_request("POST", url, content=body, headers=headers)
                 response = await self.client.send(request, stream=True, follow_redirects=False)

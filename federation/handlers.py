@@ -17,15 +17,30 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalogue.columns import utcnow
 from federation.activities import activity, reference
 from federation.actors import local_actor
-from federation.models import Follower, Following, FollowState, InboxItem, InboxState
+from federation.instances import host_of
+from federation.models import (
+    Follower,
+    Following,
+    FollowState,
+    InboxItem,
+    InboxState,
+    RemoteActor,
+)
+from federation.organisation_documents import BadOrganisation
 from federation.outbox import publish
-from federation.remote_actors import forget_actor, get_remote_actor
+from federation.remote_actors import (
+    OrganisationUnreachable,
+    forget_actor,
+    get_remote_actor,
+    remote_organisation,
+)
 from federation.service import Federation
 
 log = logging.getLogger("terreau.federation.handlers")
@@ -47,6 +62,23 @@ class Missing(Exception):
     def __init__(self, uri: str, reason: str) -> None:
         super().__init__(reason)
         self.uri = uri
+
+
+async def speaking_organisation(
+    session: AsyncSession, federation: Federation, uri: str, role: str
+) -> tuple[RemoteActor, dict[str, Any]]:
+    """The actor of an organisation that declares, pledges or matches (cached, or fetched)
+    and its copy's columns; Unusable, naming its ``role``, when it is no organisation, and
+    Missing (the activity waits, and is tried again) when its server cannot be reached."""
+    signer = await federation.instance_signer(session)
+    try:
+        return await remote_organisation(
+            session, federation.fetcher, federation.config, uri, signer=signer, role=role
+        )
+    except OrganisationUnreachable as error:
+        raise Missing(uri, str(error)) from None
+    except BadOrganisation as error:
+        raise Unusable(str(error)) from None
 
 
 #: How long a held activity waits before it is tried again without what it waits for: the
@@ -235,6 +267,35 @@ async def _hold(federation: Federation, item_id: int | None, missing: Missing) -
         await session.commit()
 
 
+async def hold_read_back(
+    session: AsyncSession, activity: dict[str, Any], actor_uri: str, missing: Missing
+) -> bool:
+    """An activity a back-fill read in ``actor_uri``'s outbox but could not apply yet (what it
+    needs is missing, or its server could not be reached): stored as if delivered, held, so
+    that it is tried again as a delivered one would be, rather than lost. Whether it was
+    stored (not when the same activity was received already). Flushes only."""
+    activity_id = activity.get("id")
+    if not isinstance(activity_id, str) or host_of(activity_id) != host_of(actor_uri):
+        return False
+    now = utcnow()
+    values = {
+        "activity_id": activity_id[:2048],
+        "type": str(activity.get("type", ""))[:50],
+        "actor_uri": actor_uri,
+        "body": json.dumps(activity, ensure_ascii=False),
+        "state": InboxState.HELD,
+        "attempts": 1,
+        "error": f"waiting for {missing.uri}: {missing}"[:2000],
+        "received_at": now,
+        "waiting_for": missing.uri[:2048],
+        "next_attempt_at": now + HOLD_FIRST,
+    }
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = module.insert(InboxItem).values(**values)
+    result = await session.exec(statement.on_conflict_do_nothing(index_elements=["activity_id"]))
+    return bool(result.rowcount)
+
+
 async def _record_failure(federation: Federation, item_id: int | None, error: Exception) -> None:
     async with federation.sessions() as session:
         item = await session.get(InboxItem, item_id)
@@ -276,10 +337,12 @@ async def process_pending(federation: Federation, limit: int = 100) -> int:
 # Registers the commons handlers (Create, Update, Delete) and the declaration handlers (Use,
 # Interest, their Update and Undo), then the improvement handlers (Create, Update, Delete of
 # Articles, and their back-fill on Accept), then the pledge handlers (Offer and Update of a
-# Commitment, and the Accept or Reject that answers or relays it).
+# Commitment, and the Accept or Reject that answers or relays it), then the match handlers
+# (Create, Update, Delete of a funder's match Commitment).
 from federation import (  # noqa: E402, F401
     commons_sync,
     declarations_sync,
     improvements_sync,
+    matches_sync,
     pledges_sync,
 )

@@ -36,6 +36,7 @@ from federation.commons_documents import (
     sanitise_html,
 )
 from federation.media import PUBLIC
+from federation.payment_links import attach_payment_links, read_payment_links
 
 ARTICLE = "Article"
 #: Larger than any budget we accept (overfunding allowed), within a PostgreSQL bigint.
@@ -143,6 +144,9 @@ def article_document(
         document["source"] = {"content": improvement.description, "mediaType": MARKDOWN}
     if improvement.deadline is not None:
         document[terms.DEADLINE] = improvement.deadline.isoformat()
+    # FEP-0ea0; only when there are some, so an Article without links reads (and fingerprints)
+    # as it did before payment links existed, and is not sent again for nothing.
+    attach_payment_links(document, improvement.payment_links)
     return document
 
 
@@ -199,6 +203,7 @@ def improvement_fields(document: Mapping[str, Any]) -> dict[str, Any]:
         "status": _status(document.get(terms.STATUS)),
         "allow_overfunding": _flag(document.get(terms.ALLOW_OVERFUNDING)),
         "deadline": _date(document.get(terms.DEADLINE)),
+        "payment_links": read_payment_links(document),  # dropped, never refused, when bad
     }
     published, updated = _time(document, "published"), _time(document, "updated")
     if published is not None:

@@ -30,7 +30,7 @@ from catalogue.improvements import Improvement, ImprovementStatus
 from catalogue.operations import lock_commons
 from catalogue.organisations import Organisation
 from federation.activities import activity
-from federation.actors import as_time, instance_actor
+from federation.actors import as_precise_time, as_time, instance_actor
 from federation.commons_feed import is_public
 from federation.improvements import (
     ARTICLE,
@@ -47,7 +47,7 @@ from federation.outbox import follower_inboxes, publish
 from federation.service import Federation
 from federation.vocabulary import context_url
 from pledges.funding import LedgerFunding
-from pledges.models import Match, MatchingProgram, Pledge
+from pledges.models import Match, MatchingProgram, Pledge, RemoteMatch
 
 
 async def _matchers(session: AsyncSession, ids: list[int]) -> dict[int, list[Matcher]]:
@@ -63,8 +63,21 @@ async def _matchers(session: AsyncSession, ids: list[int]) -> dict[int, list[Mat
         .join(Organisation, col(Organisation.id) == col(MatchingProgram.funder_id))
         .where(col(Pledge.improvement_id).in_(ids), col(Match.amount_cents) > 0)
     )
+    # Funders on other instances that match pledges to our improvements, as their matches say.
+    remote = await session.exec(
+        select(Pledge.improvement_id, RemoteMatch.program_ratio, RemoteMatch.funder_name)
+        .distinct()
+        .select_from(RemoteMatch)
+        .join(Pledge, col(Pledge.id) == col(RemoteMatch.pledge_id))
+        .where(
+            col(Pledge.improvement_id).in_(ids),
+            col(RemoteMatch.amount_cents) > 0,
+            col(RemoteMatch.program_ratio) != "",
+            col(RemoteMatch.funder_name) != "",
+        )
+    )
     found: dict[int, list[Matcher]] = {}
-    for improvement_id, ratio, funder in rows.all():
+    for improvement_id, ratio, funder in [*rows.all(), *remote.all()]:
         found.setdefault(improvement_id, []).append(Matcher(ratio, funder))
     return found
 
@@ -138,8 +151,10 @@ def _article(
         commons_uri=commons.uri,
         funded_cents=facts.funded_cents,
         summary=describe(facts),
-        published=as_time(published),
-        updated=as_time(updated) if updated is not None else None,
+        # To the microsecond: copies keep the newest version, and a day of pledges sends
+        # several within a second, which a retried delivery may bring out of order.
+        published=as_precise_time(published),
+        updated=as_precise_time(updated) if updated is not None else None,
     )
 
 

@@ -230,3 +230,17 @@ class ImprovementPublication(SQLModel, table=True):
     fingerprint: str = Field(max_length=64)
     published_at: datetime = Field(default_factory=utcnow, sa_column=_when())  # its Create
     updated_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+
+class MatchFeed(SQLModel, table=True):
+    """How far the funder's ledger has been told: the last ledger entry published.
+
+    The ledger is the log of every match change; publishing reads what lies past this mark, so a
+    change made by a view, a handler or a crashed process is announced once, by whichever
+    worker comes next (under the ledger lock, so two workers never announce it twice).
+    """
+
+    __tablename__ = "match_feed"
+
+    id: int = Field(default=1, primary_key=True)
+    last_entry_id: int = 0

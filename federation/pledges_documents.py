@@ -7,6 +7,12 @@ status change, of an ``Update``), which the commons' instance answers with ``Acc
 cents, what Terreau reads) plus a ValueFlows ``resourceQuantity`` (a decimal string, for
 ValueFlows readers; FEP-0837 writes quantities so). Both must agree.
 
+A funder's **match** of a pledge is a Commitment too, by the funder organisation
+(``provider``) to the same commons, that names the pledge it matches (``matches``) and the
+program that made it (``program``, embedded with its ``name``). It is sent as ``Create``,
+``Update`` when the amount moves, ``Delete`` when released: the funder's instance computes it,
+the improvement's instance counts it.
+
 Reading is strict, as for improvements: a float, a negative or zero amount, an unknown
 currency or status refuses the whole Commitment with the property at fault, since a wrong
 amount would mislead whoever matches it.
@@ -14,6 +20,7 @@ amount would mislead whoever matches it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +39,8 @@ TRANSFER = "transfer"
 #: Larger than any pledge Terreau accepts (pledges.operations.MAX_PLEDGE_CENTS), within a bigint.
 MAX_AMOUNT_CENTS = 10_000_000_00
 STATUSES = frozenset(status.value for status in PledgeStatus)
+#: A program's ratio as a match says it: a decimal string such as "1" or "0.5".
+_RATIO = re.compile(r"\d{1,6}(\.\d{1,6})?")
 
 
 class BadCommitment(ValueError):
@@ -85,10 +94,14 @@ def commitment_document(commitment: Commitment) -> dict[str, Any]:
 
 
 def is_commitment(value: Any) -> bool:
-    """A Commitment of ours (it names an improvement): what the pledge handlers act on; a
-    ValueFlows Commitment from a marketplace server (FEP-0837) passes."""
+    """A pledge of ours (a Commitment that names an improvement and matches nothing): what the
+    pledge handlers act on; a ValueFlows Commitment from a marketplace server (FEP-0837)
+    passes."""
     return (
-        isinstance(value, Mapping) and _has_type(value, COMMITMENT) and terms.IMPROVEMENT in value
+        isinstance(value, Mapping)
+        and _has_type(value, COMMITMENT)
+        and terms.IMPROVEMENT in value
+        and terms.MATCHES not in value
     )
 
 
@@ -122,6 +135,84 @@ def check_currency(commitment: Commitment, improvement_currency: str) -> None:
             f"{terms.CURRENCY}: {commitment.currency} is not the improvement's currency "
             f"({improvement_currency})"
         )
+
+
+@dataclass(frozen=True)
+class MatchCommitment:
+    """A funder's match of one pledge, as read from (or written to) a Commitment."""
+
+    uri: str
+    provider: str  # the funder organisation actor
+    receiver: str  # the commons actor
+    improvement: str
+    pledge: str  # the pledge Commitment it matches
+    program: str
+    program_name: str
+    amount_cents: int
+    currency: str
+    updated: datetime | None = None
+    program_ratio: str = ""  # "1": one more euro per euro; "" when not said
+
+
+def match_document(match: MatchCommitment) -> dict[str, Any]:
+    """The match as sent, without ``@context`` (the activity carrying it names ours)."""
+    document = commitment_document(
+        Commitment(
+            uri=match.uri,
+            provider=match.provider,
+            receiver=match.receiver,
+            improvement=match.improvement,
+            amount_cents=match.amount_cents,
+            currency=match.currency,
+            status=PledgeStatus.PLEDGED,
+            updated=match.updated,
+        )
+    )
+    del document[terms.STATUS]  # a match has no life of its own: its pledge's status rules it
+    document[terms.MATCHES] = match.pledge
+    document[terms.PROGRAM] = {
+        "id": match.program,
+        "type": terms.MATCHING_PROGRAM,
+        "name": match.program_name,
+        terms.RATIO: match.program_ratio,
+    }
+    return document
+
+
+def is_match(value: Any) -> bool:
+    """A Commitment that matches a pledge: what the match handlers act on."""
+    return isinstance(value, Mapping) and _has_type(value, COMMITMENT) and terms.MATCHES in value
+
+
+def parse_match(document: Any) -> MatchCommitment:
+    """The match in ``document``; raises BadCommitment naming the property."""
+    if not is_match(document):
+        raise BadCommitment(f"type: a match is a Commitment that names what it {terms.MATCHES}")
+    if document.get(terms.ACTION) != TRANSFER:
+        raise BadCommitment(f"{terms.ACTION}: a match is a {TRANSFER!r}")
+    amount = _amount(document.get(terms.AMOUNT_CENTS))
+    currency = _currency(document.get(terms.CURRENCY))
+    _check_quantity(document.get(terms.RESOURCE_QUANTITY), amount, currency)
+    program = document.get(terms.PROGRAM)
+    name = program.get("name", "") if isinstance(program, Mapping) else ""
+    if not isinstance(name, str):
+        raise BadCommitment(f"{terms.PROGRAM}: its name must be text")
+    ratio = program.get(terms.RATIO, "") if isinstance(program, Mapping) else ""
+    if not isinstance(ratio, str) or (ratio and not _RATIO.fullmatch(ratio)):
+        raise BadCommitment(f"{terms.PROGRAM}: its {terms.RATIO} must be a decimal string")
+    return MatchCommitment(
+        uri=_uri(document.get("id"), "id"),
+        provider=_uri(reference(document.get(terms.PROVIDER)), terms.PROVIDER),
+        receiver=_uri(reference(document.get(terms.RECEIVER)), terms.RECEIVER),
+        improvement=_uri(reference(document.get(terms.IMPROVEMENT)), terms.IMPROVEMENT),
+        pledge=_uri(reference(document.get(terms.MATCHES)), terms.MATCHES),
+        program=_uri(reference(program), terms.PROGRAM),
+        program_name=" ".join(name.split())[:200],
+        amount_cents=amount,
+        currency=currency,
+        updated=_time(document, "updated") or _time(document, "published"),
+        program_ratio=ratio,
+    )
 
 
 # --- Reading, property by property ------------------------------------------------------------

@@ -115,7 +115,31 @@ async def _publish(
         "cc": [PUBLIC, f"{commitment.provider}/followers"],
     }
     signed = await signed_by(session, commitment.provider, activity)
-    return await publish(session, config, signed, inboxes)
+    sent = await publish(session, config, signed, inboxes)
+    _organisation, _improvement, commons = await _parts(session, pledge)
+    if commons.origin is None:
+        await publish(session, config, kept_acceptance(federation, commons, signed), [])
+    return sent
+
+
+def kept_acceptance(
+    federation: Federation, commons: Commons, carrier: dict[str, Any]
+) -> dict[str, Any]:
+    """The commons' ``Accept`` of a pledge made on its own instance: the ``Offer`` or
+    ``Update`` as sent (proof included), as ``pledges_sync`` answers the pledges of other
+    instances. Kept in the commons' outbox and sent nowhere (the followers heard the Offer or
+    Update itself), so that a funder that follows later reads these pledges back with the
+    others (``pledges_sync.back_fill`` reads Accepts only)."""
+    config = federation.config
+    return {
+        "@context": [AS_CONTEXT, context_url(config)],
+        "id": new_activity_id(config),
+        "type": "Accept",
+        "actor": commons.uri,
+        "object": carrier,
+        "to": [carrier["actor"]],
+        "cc": [f"{commons.uri}/followers"],
+    }
 
 
 async def publish_pledge(

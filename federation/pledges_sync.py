@@ -48,12 +48,18 @@ from catalogue.organisations import Organisation
 from federation.activities import new_activity_id, reference
 from federation.commons_sync import followed_outboxes
 from federation.fetch import FetchError
-from federation.handlers import Missing, Unusable, answers_a_follow, handles
+from federation.handlers import (
+    Missing,
+    Unusable,
+    answers_a_follow,
+    handles,
+    hold_read_back,
+    speaking_organisation,
+)
 from federation.improvements_feed import publish_improvement_changes
 from federation.instances import host_of
 from federation.media import AS_CONTEXT
 from federation.models import InboxItem, OutboxActivity
-from federation.organisation_documents import BadOrganisation
 from federation.outbox import follower_inboxes, publish
 from federation.pledges_documents import (
     BadCommitment,
@@ -63,7 +69,7 @@ from federation.pledges_documents import (
     parse_commitment,
 )
 from federation.proofs import BadProof, proof_of, verify
-from federation.remote_actors import get_remote_actor, remote_organisation
+from federation.remote_actors import get_remote_actor
 from federation.service import Federation
 from federation.vocabulary import context_url
 from pledges import operations as pledge_ops
@@ -137,13 +143,7 @@ class Provider:
 
 async def _provider(session: AsyncSession, federation: Federation, uri: str) -> Provider:
     """The pledging organisation's actor (cached, or fetched) and its copy's columns."""
-    signer = await federation.instance_signer(session)
-    try:
-        actor, fields = await remote_organisation(
-            session, federation.fetcher, federation.config, uri, signer=signer, role="pledging"
-        )
-    except BadOrganisation as error:
-        raise Unusable(str(error)) from None
+    actor, fields = await speaking_organisation(session, federation, uri, "pledging")
     return Provider(uri, actor.host, actor.shared_inbox or actor.inbox, fields)
 
 
@@ -161,7 +161,8 @@ async def _provider_key(
     session: AsyncSession, federation: Federation, provider: str, key_id: str
 ) -> str:
     """The provider's Multikey ``key_id``, from its actor document; fetched again once when the
-    cached document does not list it (the key may have rotated). Raises Unusable."""
+    cached document does not list it (the key may have rotated). Raises Unusable, or Missing
+    when the provider's server cannot be reached (the relay waits, and is tried again)."""
     signer = await federation.instance_signer(session)
     for refresh in (False, True):
         try:
@@ -170,7 +171,7 @@ async def _provider_key(
                 refresh=refresh,
             )  # fmt: skip
         except FetchError as error:
-            raise Unusable(f"the provider {provider!r} could not be fetched: {error}") from None
+            raise Missing(provider, f"the provider could not be fetched: {error}") from None
         keys = assertion_keys(json.loads(actor.document), provider)
         if key_id in keys:
             return keys[key_id]
@@ -297,7 +298,7 @@ async def _admit_offer(
     await _answer(
         session, federation, "Accept", commons, offer, provider_inbox=provider.inbox, relay=True
     )
-    await _funding_moved(session, federation, improvement)
+    await funding_moved(session, federation, improvement)
 
 
 async def _store_copy(
@@ -357,7 +358,7 @@ async def _apply_status(
     return pledge, changed
 
 
-async def _funding_moved(
+async def funding_moved(
     session: AsyncSession, federation: Federation, improvement: Improvement
 ) -> None:
     """A pledge from elsewhere moved the funding of our improvement: its Article goes out
@@ -436,7 +437,7 @@ async def on_pledge_update(
     provider = await _provider(session, federation, commitment.provider)  # before the lock
     _pledge, changed = await _apply_status(session, federation, commitment)
     if changed:
-        await _funding_moved(session, federation, improvement)
+        await funding_moved(session, federation, improvement)
         commons = await session.get(Commons, improvement.commons_id)
         assert commons is not None
         inbox = provider.inbox
@@ -517,7 +518,9 @@ async def back_fill(session: AsyncSession, federation: Federation, actor_uri: st
     """The pledges relayed in the outboxes of a followed commons, or of every commons we hold
     from a followed instance: each ``Accept`` of an Offer or Update, oldest first (an Update
     after its Offer), with the same checks as when delivered. How many were applied; what is
-    refused or missing is logged and skipped. Never raises for the remote side."""
+    refused is logged and skipped, and what cannot be applied yet (the provider's server out
+    of reach, an Update before its Offer) is held in the inbox, to be tried again as a
+    delivered relay would be. Never raises for the remote side."""
     applied = 0
     now = utcnow()
     async for owner, listed in followed_outboxes(session, federation, actor_uri, "pledge"):
@@ -529,7 +532,10 @@ async def back_fill(session: AsyncSession, federation: Federation, actor_uri: st
             try:
                 await apply_relay(session, federation, entry, owner, now)
                 applied += 1
-            except (Unusable, Missing) as error:
+            except Missing as missing:
+                if await hold_read_back(session, entry, owner, missing):
+                    log.info("pledge back-fill from %s: %s held", owner, entry.get("id"))
+            except Unusable as error:
                 log.warning(
                     "pledge back-fill from %s: %s skipped: %s", owner, entry.get("id"), error
                 )

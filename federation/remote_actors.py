@@ -292,6 +292,11 @@ async def forget_actor(session: AsyncSession, uri: str) -> None:
     await session.exec(delete(RemoteActor).where(col(RemoteActor.uri) == uri))
 
 
+class OrganisationUnreachable(BadOrganisation):
+    """The organisation's actor could not be fetched (its server down, a timeout): unlike a
+    document that is no organisation, worth trying again later."""
+
+
 async def remote_organisation(
     session: AsyncSession,
     fetcher: Fetcher,
@@ -303,12 +308,15 @@ async def remote_organisation(
 ) -> tuple[RemoteActor, dict[str, Any]]:
     """The organisation actor at ``uri`` (cached, or fetched) and the columns of its local
     copy (``organisation_fields`` without ``uri``). Raises BadOrganisation naming its
-    ``role`` ("declaring", "pledging") when it cannot be fetched, is no organisation, or is
-    served under another id."""
+    ``role`` ("declaring", "pledging") when it is no organisation or is served under another
+    id, and OrganisationUnreachable (a BadOrganisation) when it cannot be fetched."""
     try:
         actor = await get_remote_actor(session, fetcher, config, uri, signer=signer)
+    except FetchError as error:
+        raise OrganisationUnreachable(f"the {role} organisation {uri!r}: {error}") from None
+    try:
         fields = organisation_fields(json.loads(actor.document))
-    except (FetchError, BadOrganisation) as error:
+    except BadOrganisation as error:
         raise BadOrganisation(f"the {role} organisation {uri!r}: {error}") from None
     if fields.pop("uri") != uri:
         raise BadOrganisation(f"the {role} organisation {uri!r} is served under another id")

@@ -16,6 +16,7 @@ from federation.fetch import Fetcher
 from federation.improvements import SummaryWriter
 from federation.inbox_store import InboxWriter, SenderCache
 from federation.keys import Signer
+from federation.signing_process import SigningProcess
 
 
 @dataclass
@@ -26,6 +27,9 @@ class Federation:
     # Words an improvement's summary line in the instance's language (``instance`` owns the
     # catalogs): the worker needs it when a pledge received from elsewhere moves a funding.
     describe: SummaryWriter | None = None
+    # Where the worker has its claimed batches signed (``federation.signing_process``); None:
+    # it signs in its own process.
+    signing: SigningProcess | None = None
     # instance actor URI → its signer. A key never changes once stored, so one read per
     # process is enough; keyed by URI because tests swap ``config``.
     _signers: dict[str, Signer] = field(default_factory=dict, init=False, repr=False)

@@ -96,14 +96,27 @@ def _secret(key_id: str, private_pem: str) -> CryptographicSecret:
     return CryptographicSecret.from_pem(key_id, private_pem)
 
 
+def body_digest(body: bytes) -> str:
+    """The body's SHA-256, base64: what ``Digest`` and ``Content-Digest`` carry."""
+    return _b64(hashlib.sha256(body).digest())
+
+
 def sign_request(
     method: str, url: str, body: bytes | None, signer: Signer, *, now: datetime | None = None
 ) -> dict[str, str]:
     """The headers that sign a request: Host, Date, Digest (with a body) and Signature."""
+    digest = None if body is None else body_digest(body)
+    return sign_digest(method, url, digest, signer, now=now)
+
+
+def sign_digest(
+    method: str, url: str, digest: str | None, signer: Signer, *, now: datetime | None = None
+) -> dict[str, str]:
+    """As ``sign_request``, from the body's digest: what a signing process is handed, since
+    one activity's body, sent to many inboxes, is digested once."""
     parts = urlsplit(url)
     headers = {"Host": host_header(parts), "Date": http_date(now or datetime.now(UTC))}
-    if body is not None:
-        digest = _b64(hashlib.sha256(body).digest())
+    if digest is not None:
         headers["Digest"] = f"SHA-256={digest}"
         headers["Content-Digest"] = f"sha-256=:{digest}:"
     covered = [("(request-target)", f"{method.lower()} {request_target(parts)}")]

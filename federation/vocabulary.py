@@ -77,6 +77,18 @@ PLEDGE_TERMS = {
     IMPROVEMENT: "terreau:improvement",
     AMOUNT_CENTS: "terreau:amountCents",
 }
+# Matches: a Commitment by the funder organisation that names the pledge it matches and the
+# program (the funder's scheme) that made it.
+MATCHES = "matches"
+PROGRAM = "program"
+MATCHING_PROGRAM = "MatchingProgram"
+RATIO = "ratio"  # what a program adds to each unit pledged: a decimal string, "1", "0.5"
+MATCH_TERMS = {
+    MATCHES: "terreau:matches",
+    PROGRAM: "terreau:program",
+    MATCHING_PROGRAM: "terreau:MatchingProgram",
+    RATIO: "terreau:ratio",
+}
 
 
 def context_url(config: FederationConfig) -> str:

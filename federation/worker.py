@@ -38,8 +38,11 @@ from federation.delivery import (
 )
 from federation.handlers import process_pending
 from federation.keys import Signer
+from federation.matches_feed import publish_pending_matches
 from federation.models import DeliveryState
 from federation.service import Federation
+from federation.signatures import body_digest
+from federation.signing_process import ToSign
 
 log = logging.getLogger("terreau.federation")
 
@@ -55,6 +58,11 @@ CLAIM_AHEAD = 2
 RECORD_EVERY = 16
 #: ...and none kept unwritten longer than this (seconds), so a slow inbox delays no one.
 RECORD_WITHIN = 0.1
+#: Claimed rows worth handing to the signing process (fewer are signed at once, in place).
+PRESIGN_AT_LEAST = 8
+#: Headers signed ahead are used within this many seconds, or signed again: their ``Date`` must
+#: stay well inside every receiver's window (ours: 300 s; Mastodon's: an hour).
+PRESIGNED_FOR = 30.0
 
 
 class Worker:
@@ -75,9 +83,11 @@ class Worker:
         self._stopping = False
 
     async def run_once(self) -> int:
-        """One pass: pending inbox items, then due deliveries; how many rows it finished
-        (a delivery counts when its attempt was recorded, whatever the answer)."""
+        """One pass: pending inbox items, the funder's match changes, then due deliveries; how
+        many rows it finished (a delivery counts when its attempt was recorded, whatever the
+        answer)."""
         applied = await process_pending(self.federation)
+        applied += await publish_pending_matches(self.federation)
         return applied + await self.deliver_due()
 
     async def deliver_due(self) -> int:
@@ -151,6 +161,8 @@ class DeliveryPass:
         self.database: asyncio.Task[None] | None = None  # the claim or write under way
         self.policies: dict[str, HostPolicy] = {}  # by host, as of its latest claim
         self.signers: dict[str, Signer] = {}  # by actor
+        # Headers the signing process made for claimed rows, with when (loop time).
+        self.presigned: dict[int, tuple[dict[str, str], float]] = {}
         self.gone: set[str] = set()  # hosts that answered 410 (and no 2xx since)
         self.fresh: set[str] = set()  # hosts that need not be marked seen again
         self.answers: list[Answer] = []  # not yet written, in the order they came
@@ -231,9 +243,38 @@ class DeliveryPass:
         self.claimed += len(batch.rows)
         self.more = len(batch.rows) == want
         self.signers.update(batch.signers)
+        await self._presign(batch.rows)
         self.policies.update(batch.policies)
         self.fresh.update(h for h, p in batch.policies.items() if p.fresh and h not in self.gone)
         self.ready.extend((due, batch.lease_ends) for due in batch.rows)
+
+    async def _presign(self, rows: list[DueDelivery]) -> None:
+        """Have the signing process sign a batch worth it, while the slots keep sending; rows
+        it could not sign are signed at their send, in this process."""
+        signing = self.federation.signing
+        if signing is None or len(rows) < PRESIGN_AT_LEAST:
+            return
+        digests: dict[str, str] = {}  # one activity to many inboxes: digested once
+        requests = []
+        for due in rows:
+            digest = digests.get(due.body)
+            if digest is None:
+                digest = digests[due.body] = body_digest(due.body.encode())
+            requests.append(ToSign("POST", due.inbox, digest, self.signers[due.actor_uri]))
+        signed = await signing.sign(requests)
+        if signed is None:
+            return
+        now = asyncio.get_running_loop().time()
+        for due, headers in zip(rows, signed, strict=True):
+            self.presigned[due.id] = (headers, now)
+
+    def _signed(self, due: DueDelivery) -> dict[str, str] | None:
+        """The headers signed ahead for ``due``, if still fresh."""
+        found = self.presigned.pop(due.id, None)
+        if found is None:
+            return None
+        headers, when = found
+        return headers if asyncio.get_running_loop().time() - when < PRESIGNED_FOR else None
 
     def _start(self) -> None:
         """Fill the free slots from the claimed rows, settling those whose host refuses them."""
@@ -267,7 +308,8 @@ class DeliveryPass:
         (so a row that always fails ends ``failed`` instead of looping) and the pass goes on."""
         worker = self.worker
         try:
-            status, error = await post(self.federation.fetcher, due, self.signers[due.actor_uri])
+            signer = self.signers[due.actor_uri]
+            status, error = await post(self.federation.fetcher, due, signer, self._signed(due))
         except Exception as crash:
             log.exception("delivery %d to %s raised", due.id, due.inbox)
             reason = f"internal error: {type(crash).__name__}: {crash}"

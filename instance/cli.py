@@ -9,7 +9,8 @@ import re
 import secrets
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -25,6 +26,7 @@ from instance.database import Database, NotMigrated, check_migrated, upgrade
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
+    from federation.service import Federation
     from instance.transfer import ImportReport
 
 app = typer.Typer(
@@ -245,6 +247,20 @@ async def _follow(config: Settings, database: Database, target: str, *, undo: bo
     return actor
 
 
+@asynccontextmanager
+async def announcing(config: Settings, database: Database) -> AsyncIterator[Federation | None]:
+    """What commands that write commons announce them with (as the pages do), or None when
+    federation is off. Only queued: a worker (``terreau serve``'s, or ``terreau worker``)
+    sends them."""
+    if not config.federation.enabled:
+        yield None
+        return
+    from instance.federating import federation_for
+
+    async with federation_for(config, database) as federation:
+        yield federation
+
+
 def _field_error(error: InvalidFields | InvalidField) -> typer.Exit:
     errors = error.errors if isinstance(error, InvalidFields) else [error]
     return fail(
@@ -284,19 +300,29 @@ def demo(
         str | None, typer.Option(help="Password for the demo admin (default: a new random one).")
     ] = None,
 ) -> None:
-    """Load the demo data set (idempotent) and print the demo admin's login."""
+    """Load the demo data set (idempotent) and print the demo admin's login.
+
+    The commons it adds are announced to other instances as if made in the pages, and the
+    improvements it opens are sent once (now, or at the next start of the server).
+    """
     from instance.demo import DemoResult, load_demo
+    from instance.outgoing import announce_unsent_improvements
 
     config = settings()
 
     async def job(database: Database) -> DemoResult:
-        async with database.session() as session:
-            return await load_demo(
-                session,
-                config.instance.base_url,
-                admin_password,
-                currency=config.instance.currency,
-            )
+        async with announcing(config, database) as federation:
+            async with database.session() as session:
+                result = await load_demo(
+                    session,
+                    config.instance.base_url,
+                    admin_password,
+                    currency=config.instance.currency,
+                    federation=federation,
+                )
+            if federation is not None:
+                await announce_unsent_improvements(federation, config)
+            return result
 
     try:
         result = run(job, config)
@@ -332,7 +358,8 @@ def import_command(
         bool, typer.Option("--dry-run", help="Check every row, write nothing.")
     ] = False,
 ) -> None:
-    """Import commons: all rows or none. Existing slugs are updated.
+    """Import commons: all rows or none. Existing slugs are updated, and other instances
+    hear of what changed as if it was made in the pages.
 
     Exits with 1 and the list of refused rows when any row (or the file) is refused: then
     nothing is written.
@@ -354,14 +381,16 @@ def import_command(
         raise fail(f"{file}: {error} Nothing imported.", 1) from None
 
     async def job(database: Database) -> ImportReport:
-        async with database.session() as session:
+        async with announcing(config, database) as federation, database.session() as session:
             if dry_run or not sys.stderr.isatty():
-                return await _import(session, None)
+                return await _import(session, None, federation)
             with typer.progressbar(length=len(rows), label="Importing", file=sys.stderr) as bar:
-                return await _import(session, bar.update)
+                return await _import(session, bar.update, federation)
 
     async def _import(
-        session: AsyncSession, progress: Callable[[int], None] | None
+        session: AsyncSession,
+        progress: Callable[[int], None] | None,
+        federation: Federation | None,
     ) -> ImportReport:
         return await import_commons(
             session,
@@ -370,6 +399,7 @@ def import_command(
             default_maintainer=maintainer.strip().lower() if maintainer else None,
             dry_run=dry_run,
             progress=progress,
+            federation=federation,
         )
 
     try:

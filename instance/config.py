@@ -125,6 +125,7 @@ class FederationSettings(Section):
     allow_http: bool = False
     allow_list_only: bool = False
     run_worker: bool = True
+    signing_process: bool = True
     fetch_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     max_fetch_bytes: int = Field(default=1_048_576, ge=1024)
     delivery_timeout_seconds: float = Field(default=15.0, gt=0, le=120)

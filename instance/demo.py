@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,6 +29,7 @@ from catalogue.operations import (
     today_utc,
 )
 from catalogue.organisations import Organisation
+from federation.declarations_feed import Counts, announce_counts
 from instance.accounts import Account, create_admin, find_by_email, sign_up
 from instance.memberships import (
     MemberRole,
@@ -36,6 +38,10 @@ from instance.memberships import (
     get_local_organisation,
     membership_of,
 )
+from instance.outgoing import queue_commons_changes
+
+if TYPE_CHECKING:
+    from federation.service import Federation
 
 DEMO_ADMIN_EMAIL = "admin@terreau.example"
 
@@ -1251,8 +1257,12 @@ async def load_demo(
     admin_password: str | None = None,
     *,
     currency: str = "EUR",
+    federation: Federation | None = None,
 ) -> DemoResult:
-    """Load the demo set; the admin's password is reset and returned so it can be printed."""
+    """Load the demo set; the admin's password is reset and returned so it can be printed.
+
+    With ``federation``, the commons are announced as the pages would (see
+    ``load_catalogue``)."""
     password = admin_password or secrets.token_urlsafe(12)
     admin, _ = await create_admin(session, DEMO_ADMIN_EMAIL, password, "Demo admin")
 
@@ -1297,7 +1307,7 @@ async def load_demo(
                     )
                 )
         await session.commit()
-    catalogue = await load_catalogue(session, base_url, admin, currency)
+    catalogue = await load_catalogue(session, base_url, admin, currency, federation=federation)
     return DemoResult(
         DEMO_ADMIN_EMAIL,
         password,
@@ -1317,12 +1327,23 @@ class CatalogueCounts:
 
 
 async def load_catalogue(
-    session: AsyncSession, base_url: str, admin: Account, currency: str = "EUR"
+    session: AsyncSession,
+    base_url: str,
+    admin: Account,
+    currency: str = "EUR",
+    *,
+    federation: Federation | None = None,
 ) -> CatalogueCounts:
     """The demo commons, declarations and improvements that are not there yet.
 
     Existing commons (by slug), active declarations and improvements (by title) are kept as
     they are, even if someone edited them: the demo never overwrites a person's work.
+
+    The commons and declarations are written in one transaction with, given ``federation``,
+    what the pages would queue: a ``Create`` of each new commons (with its figures) from the
+    instance actor, and an ``Update`` of an existing one whose figures the new declarations
+    moved. Improvements opened here are announced when the instance starts
+    (``instance.outgoing.announce_unsent_improvements``).
     """
     organisations: dict[str, Organisation] = {}
     for demo in ORGANISATIONS:
@@ -1331,16 +1352,22 @@ async def load_catalogue(
         organisations[demo.slug] = organisation
     counts = CatalogueCounts()
     commons: dict[str, Commons] = {}
+    created: list[Commons] = []
     for demo_commons in COMMONS:
         found = await get_local_commons(session, demo_commons.slug)
         if found is None:
             found = await _create_commons(session, demo_commons, organisations, base_url, admin)
+            created.append(found)
             counts.commons += 1
         commons[demo_commons.slug] = found
+    new_ids = {c.id for c in created}
+    figures_before: dict[str, Counts] = {}  # existing commons given a declaration now
     for declaration in DECLARATIONS:
         organisation = organisations[declaration.organisation]
         target = commons[declaration.commons]
         if await active_declaration(session, organisation, target, declaration.kind) is None:
+            if target.id not in new_ids:
+                figures_before.setdefault(declaration.commons, Counts.of(target))
             cleaned = validate_declaration(
                 declaration.kind,
                 declaration.since,
@@ -1349,9 +1376,22 @@ async def load_catalogue(
                 today=today_utc(),
             )
             await declare(
-                session, organisation, target, cleaned, base_url=base_url, creator_id=admin.id
+                session,
+                organisation,
+                target,
+                cleaned,
+                base_url=base_url,
+                creator_id=admin.id,
+                commit=False,
             )
             counts.declarations += 1
+    if federation is not None:
+        for new in created:
+            await session.refresh(new)  # its figures were written by an UPDATE statement
+        await queue_commons_changes(session, federation, created)
+        for slug, before in figures_before.items():
+            await announce_counts(session, federation, commons[slug], before)
+    await session.commit()
     for improvement in IMPROVEMENTS:
         if await _add_improvement(
             session, improvement, commons, organisations, base_url, admin, currency
@@ -1388,6 +1428,7 @@ async def _create_commons(
         base_url=base_url,
         creator_id=admin.id,
         maintainer_ids=[i for i in maintainer_ids if i is not None],
+        commit=False,  # committed with its declarations and its announcement
     )
 
 

@@ -15,6 +15,7 @@ import httpx
 from federation.context import FederationConfig
 from federation.fetch import Fetcher
 from federation.service import Federation
+from federation.signing_process import SigningProcess
 from federation.worker import Worker
 from instance.config import Settings
 from instance.database import Database
@@ -72,11 +73,14 @@ async def federation_for(
         timeout=config.fetch_timeout_seconds,
         limits=httpx.Limits(max_connections=max(config.delivery_concurrency, 10)),
     )
+    signing = SigningProcess() if settings.federation.signing_process else None
     try:
         describe = summary_writer(settings.instance.default_language)
-        yield Federation(config, database.session, Fetcher(client, config), describe)
+        yield Federation(config, database.session, Fetcher(client, config), describe, signing)
     finally:
         await client.aclose()
+        if signing is not None:
+            await signing.close()
 
 
 def runs_worker(settings: Settings) -> bool:

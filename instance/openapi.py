@@ -23,6 +23,7 @@ from catalogue.funding import Funding
 from catalogue.improvements import ImprovementStatus
 from catalogue.money import Money
 from catalogue.organisations import SLUG, OrganisationKind
+from catalogue.payment_links import MAX_LABEL, MAX_LINKS, MAX_URL, PaymentLink
 from catalogue.queries import Sort
 from catalogue.territories import DEPARTMENTS, NATIONAL, REGIONS
 
@@ -114,6 +115,24 @@ class CommonsRef(Model):
     name: str
 
 
+class PaymentLinkOut(Model):
+    """Where to give or pay (FEP-0ea0 on the fediverse): a label and a web address."""
+
+    label: str = Field(max_length=MAX_LABEL, description="Plain text, never markup.")
+    url: str = Field(
+        max_length=MAX_URL, pattern="^https?://", description="An absolute http(s) address."
+    )
+
+    @classmethod
+    def of(cls, link: PaymentLink) -> PaymentLinkOut:
+        return cls(label=link.label, url=link.url)
+
+
+PAYMENT_LINKS_DESCRIPTION = (
+    f"Where to give or pay, as its maintainers (or its origin) set them; at most {MAX_LINKS}."
+)
+
+
 class CommonsSummary(Model):
     """A commons as the catalogue lists it."""
 
@@ -134,6 +153,9 @@ class CommonsSummary(Model):
     uses_count: int = Field(ge=0, description="How many organisations use it.")
     interested_count: int = Field(ge=0, description="How many organisations are interested.")
     open_improvements: int = Field(ge=0, description="Improvements open for funding.")
+    payment_links: list[PaymentLinkOut] = Field(
+        max_length=MAX_LINKS, description=PAYMENT_LINKS_DESCRIPTION
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -169,6 +191,9 @@ class ImprovementOut(Model):
     deadline: date | None
     provider: OrganisationRef | None = Field(description="The organisation doing the work.")
     milestones: list[MilestoneOut]
+    payment_links: list[PaymentLinkOut] = Field(
+        max_length=MAX_LINKS, description=PAYMENT_LINKS_DESCRIPTION
+    )
     created_at: datetime
     updated_at: datetime
 

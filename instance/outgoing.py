@@ -53,6 +53,29 @@ async def announce_commons(
         wake_worker(request)
 
 
+async def queue_commons_changes(
+    session: AsyncSession,
+    federation: Federation,
+    created: Iterable[Commons] = (),
+    updated: Iterable[Commons] = (),
+) -> int:
+    """Commons written without a page (``terreau demo``, ``terreau import``): queue what the
+    pages would, in the caller's transaction (the caller commits): ``Create`` of each new
+    public commons, ``Update`` of each changed one (and ``Update`` of its actor for its own
+    followers). The instance actor's outbox keeps them, so a network that follows later reads
+    them back, and the worker delivers them to the followers already there. How many
+    ``Create`` and ``Update`` of a commons were queued (not public ones: none)."""
+    queued = 0
+    for commons in created:
+        if await publish_commons_change(session, federation, commons, CommonsChange.CREATED):
+            queued += 1
+    for commons in updated:
+        if await publish_commons_change(session, federation, commons, CommonsChange.UPDATED):
+            queued += 1
+        await publish_profile_update(session, federation, commons.uri)
+    return queued
+
+
 async def declaration_inboxes(
     request: Request, session: AsyncSession, organisation: Organisation, commons: Commons
 ) -> list[str]:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -36,6 +36,10 @@ from catalogue.improvements import Improvement, ImprovementStatus, Milestone
 from catalogue.organisations import Organisation
 from catalogue.queries import tags_of, visible
 from instance import models  # noqa: F401  (every table: the commons' keys to accounts resolve)
+from instance.outgoing import queue_commons_changes
+
+if TYPE_CHECKING:
+    from federation.service import Federation
 
 
 class UnknownOrganisation(LookupError):
@@ -84,8 +88,12 @@ async def import_commons(
     dry_run: bool = False,
     creator_id: int | None = None,
     progress: Callable[[int], None] | None = None,
+    federation: Federation | None = None,
 ) -> ImportReport:
-    """Create the rows' new commons and update those whose slug exists, all or none of them."""
+    """Create the rows' new commons and update those whose slug exists, all or none of them.
+
+    Given ``federation``, the transaction also queues what the pages would: ``Create`` or
+    ``Update`` of each public commons written, for the instance actor's followers."""
     organisations = await local_organisation_ids(session)
     if default_maintainer and default_maintainer not in organisations:
         raise UnknownOrganisation(default_maintainer)
@@ -102,11 +110,14 @@ async def import_commons(
     )
     if report.rejected or dry_run or not checked.accepted:
         return report
+    written: list[Commons] = []
     try:
         for row in checked.accepted:
             ids = [organisations[slug] for slug in row.maintainers]
             try:
-                await _write(session, row, existing.get(row.slug), ids, base_url, creator_id)
+                written.append(
+                    await _write(session, row, existing.get(row.slug), ids, base_url, creator_id)
+                )
             except InvalidFields as invalid:
                 report.rejected.append(RejectedRow(row.row, invalid.errors))
             if progress is not None:
@@ -114,6 +125,10 @@ async def import_commons(
         if report.rejected:
             await session.rollback()
         else:
+            if federation is not None:
+                created = [c for c in written if c.slug not in existing]
+                updated = [c for c in written if c.slug in existing]
+                await queue_commons_changes(session, federation, created, updated)
             await session.commit()
     except BaseException:
         await session.rollback()
@@ -128,9 +143,9 @@ async def _write(
     maintainer_ids: list[int],
     base_url: str,
     creator_id: int | None,
-) -> None:
+) -> Commons:
     if commons is None:
-        await operations.create_commons(
+        return await operations.create_commons(
             session,
             row.data,
             base_url=base_url,
@@ -138,7 +153,6 @@ async def _write(
             maintainer_ids=maintainer_ids,
             commit=False,
         )
-        return
     await operations.update_commons(session, commons, row.data, editor_id=creator_id, commit=False)
     # The file says who maintains it now (set_maintainers would commit half the import).
     await session.exec(
@@ -148,6 +162,7 @@ async def _write(
     for organisation_id in dict.fromkeys(maintainer_ids):
         session.add(CommonsMaintainer(commons_id=commons.id, organisation_id=organisation_id))
     await session.flush()
+    return commons
 
 
 # Export

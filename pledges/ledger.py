@@ -42,6 +42,11 @@ def local_host(base_url: str) -> str:
     return urlsplit(base_url).netloc
 
 
+def match_uri(base_url: str, program_id: int, pledge_id: int) -> str:
+    """A match's stable id: one match per (program, pledge), whatever its amount over time."""
+    return f"{base_url}/programs/{program_id}/matches/{pledge_id}"
+
+
 async def take_ledger_lock(session: AsyncSession) -> None:
     """Serialise money transactions: call first, before reading anything they depend on."""
     result = await session.exec(
@@ -204,7 +209,7 @@ async def recompute(session: AsyncSession, base_url: str, cause: str) -> list[Le
         if row is None:
             session.add(
                 Match(
-                    uri=f"{base_url}/programs/{line.program}/matches/{line.pledge}",
+                    uri=match_uri(base_url, line.program, line.pledge),
                     program_id=line.program,
                     pledge_id=line.pledge,
                     amount_cents=line.after,

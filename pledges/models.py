@@ -133,6 +133,32 @@ class Match(SQLModel, table=True):
     amount_cents: int
 
 
+class RemoteMatch(SQLModel, table=True):
+    """A match that a funder on another instance made of a pledge to one of our improvements.
+
+    Its funder's instance computes it and says so; we only count it in the improvement's funded
+    amount, so that every instance shows the same total. ``amount_cents`` 0 is a released match,
+    kept so that a late, older version of it changes nothing (``changed_at`` orders versions).
+    """
+
+    __tablename__ = "remote_match"
+
+    id: int | None = Field(default=None, primary_key=True)
+    uri: str = uri_field()
+    origin: str = Field(max_length=255, index=True)
+    pledge_id: int = Field(sa_column=_fk("pledge"))
+    funder_uri: str = Field(max_length=2048)
+    funder_name: str = Field(default="", max_length=200)
+    program_uri: str = Field(max_length=2048)
+    program_name: str = Field(default="", max_length=200)
+    program_ratio: str = Field(default="", max_length=20)  # as MatchingProgram.ratio; "" unsaid
+    amount_cents: int
+    currency: str = Field(default="EUR", max_length=3)
+    changed_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
+    )
+
+
 class LedgerKind(StrEnum):
     CREATED = "created"
     ADJUSTED = "adjusted"

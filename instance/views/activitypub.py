@@ -29,6 +29,7 @@ from federation.actors import actor_document, local_actor, local_actor_by_userna
 from federation.context import FederationConfig
 from federation.improvements_feed import current_article
 from federation.keys import key_for
+from federation.matches_feed import current_match, ever_matched
 from federation.media import ACTIVITY_JSON, AS_CONTEXT
 from federation.service import Federation
 from federation.vocabulary import context_url
@@ -117,6 +118,27 @@ async def article_view(request: Request) -> Response:
         return refusal(404, "no such improvement here")
     context: list[Any] = [AS_CONTEXT, context_url(federation.config)]
     return activity_json({"@context": context, **article})
+
+
+async def match_view(request: Request) -> Response:
+    """A funder's match at its id, as it stands: what a server fetching it gets (410 once
+    released, 404 when never made)."""
+    federation = _federation(request)
+    if federation is None:
+        return refusal(404, FEDERATION_OFF)
+    try:
+        program, pledge = int(request.path_params["program"]), int(request.path_params["pledge"])
+    except ValueError:
+        return refusal(404, "no such match here")
+    async with federation.sessions() as session:
+        document = await current_match(session, federation, program, pledge)
+        ever = await ever_matched(session, program, pledge)
+    if document is None and ever:
+        return refusal(410, "this match was released")
+    if document is None:
+        return refusal(404, "no such match here")
+    context: list[Any] = [AS_CONTEXT, context_url(federation.config)]
+    return activity_json({"@context": context, **document})
 
 
 CollectionOf = Callable[[AsyncSession, str, str, int | None], Awaitable[dict[str, Any]]]
@@ -256,6 +278,7 @@ negotiated: list[BaseRoute] = [
     Route("/orgs/{slug}", actor_view(_organisation_uri), name="organisation_actor"),
     Route("/commons/{slug}", actor_view(_commons_uri), name="commons_actor"),
     Route("/commons/{slug}/improvements/{number}", article_view, name="improvement_article"),
+    Route("/programs/{program}/matches/{pledge}", match_view, name="match_document"),
 ]
 
 

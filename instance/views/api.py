@@ -67,6 +67,7 @@ from instance.openapi import (
     OrganisationRef,
     PageLinks,
     ParameterError,
+    PaymentLinkOut,
     build_document,
 )
 
@@ -219,6 +220,7 @@ def commons_fields(commons: Commons, tags: list[str], base_url: str) -> dict[str
         "uses_count": commons.uses_count,
         "interested_count": commons.interested_count,
         "open_improvements": commons.open_improvements,
+        "payment_links": [PaymentLinkOut.of(link) for link in commons.payment_links],
         "created_at": commons.created_at,
         "updated_at": commons.updated_at,
     }
@@ -248,6 +250,7 @@ def improvement_out(view: ImprovementView, commons: Commons) -> ImprovementOut:
             )
             for milestone in view.milestones
         ],
+        payment_links=[PaymentLinkOut.of(link) for link in improvement.payment_links],
         created_at=improvement.created_at,
         updated_at=improvement.updated_at,
     )

@@ -26,6 +26,7 @@ from catalogue.commons import (
 from catalogue.declarations import Declaration, DeclarationKind, validate_declaration
 from catalogue.errors import N_, InvalidField, InvalidFields
 from catalogue.organisations import Organisation
+from catalogue.payment_links import format_payment_links
 from catalogue.territories import parse_territory, territory_choices
 from federation.commons_feed import CommonsChange
 from federation.declarations_feed import Counts
@@ -58,7 +59,7 @@ MAX_QUERY = 200
 MAX_PAGE = 10_000
 FIELDS = (
     "name", "slug", "kind", "maturity", "summary", "description", "tags", "licence", "website",
-    "repository", "languages", "territory",
+    "repository", "languages", "territory", "payment_links",
 )  # fmt: skip
 SORT_LABELS = {
     queries.Sort.USED: N_("Most used"),
@@ -627,6 +628,7 @@ def _current_values(commons: Commons, tags: list[str]) -> dict[str, str]:
     values = {name: str(getattr(commons, name, "") or "") for name in FIELDS if name != "tags"}
     values["tags"] = ", ".join(tags)
     values["languages"] = ", ".join(commons.language_list)
+    values["payment_links"] = format_payment_links(commons.payment_links)
     return values
 
 

@@ -24,6 +24,7 @@ from catalogue.improvements import (
 )
 from catalogue.money import Money
 from catalogue.organisations import Organisation
+from catalogue.payment_links import format_payment_links
 from instance import permissions as can
 from instance.accounts import Account
 from instance.forms import field_errors, read_form
@@ -36,7 +37,9 @@ from instance.views.commons import editable_commons, load_commons
 from instance.views.pledges import pledge_section
 from pledges.operations import improvement_changed
 
-FIELDS = ("title", "description", "budget", "milestones", "provider", "deadline")
+FIELDS = (
+    "title", "description", "budget", "milestones", "provider", "deadline", "payment_links",
+)  # fmt: skip
 # What the button leading to each status says.
 ACTIONS: dict[ImprovementStatus, str] = {
     ImprovementStatus.DRAFT: N_("Back to draft"),
@@ -214,6 +217,7 @@ def _current_values(improvement: Improvement, view: queries.ImprovementView) -> 
         "provider": view.provider.slug if view.provider else "",
         "deadline": improvement.deadline.isoformat() if improvement.deadline else "",
         "allow_overfunding": "1" if improvement.allow_overfunding else "",
+        "payment_links": format_payment_links(improvement.payment_links),
     }
 
 

@@ -18,6 +18,7 @@ from catalogue.organisations import Organisation, OrganisationKind
 from catalogue.queries import uses_of
 from catalogue.territories import territory_choices
 from instance import memberships as ms
+from instance import permissions as can
 from instance.forms import field_errors, read_form
 from instance.i18n import gettext as _
 from instance.outgoing import announce_profile
@@ -99,6 +100,7 @@ async def organisation_page(request: Request) -> Response:
             if not commons.hidden and commons.merged_into_id is None
         ]
         pledges = await pledges_of_organisation(session, organisation)
+        member = await can.can_declare_for(session, account, organisation)
     return render(
         request,
         "organisations/page.html",
@@ -110,6 +112,9 @@ async def organisation_page(request: Request) -> Response:
             "interests": [(d, c) for d, c in declarations if d.kind == DeclarationKind.INTERESTED],
             "pledges": pledges,
             "pledge_status_label": status_label,
+            # Its members cancel its pledges here: a pledge to another instance's improvement
+            # has no page of its own on this instance.
+            "can_cancel_pledges": member,
         },
     )
 

@@ -23,6 +23,7 @@ from catalogue import queries
 from catalogue.columns import utcnow
 from catalogue.commons import Commons
 from catalogue.organisations import Organisation
+from catalogue.payment_links import PaymentLink
 from federation.activities import activity
 from federation.commons_documents import BadCommons, commons_fields
 from federation.commons_feed import CommonsChange, publish_commons_change
@@ -179,6 +180,39 @@ async def test_edits_and_hiding_on_b_reach_a(pair: Pair) -> None:
     assert await search(a, text="yeswiki") == []
     copy = await copy_of(a, commons.uri)
     assert copy is not None and copy.hidden
+
+
+async def test_payment_links_reach_the_copy_and_show_read_only_on_its_page(pair: Pair) -> None:
+    a, b, _network = pair
+    await a_follows_b(a, b)
+    links = "Donate | https://opencollective.com/yeswiki\nAdhérer <vite> | https://yeswiki.net/a"
+    commons = await create(b, "yeswiki", payment_links=links)
+    await drain(a, b)
+    copy = await copy_of(a, commons.uri)
+    assert copy is not None
+    assert copy.payment_links == (
+        PaymentLink("Donate", "https://opencollective.com/yeswiki"),
+        PaymentLink("Adhérer <vite>", "https://yeswiki.net/a"),
+    )
+    page = (await a.client.get("/commons/yeswiki@b.test")).text
+    assert "Support / pay" in page
+    assert (
+        '<a href="https://opencollective.com/yeswiki" rel="payment nofollow noopener">Donate</a>'
+        in page
+    )
+    assert ">Adhérer &lt;vite&gt;</a>" in page  # a label is text, never markup
+    assert "payment_links" not in page  # no form: the copy is edited on b
+
+    await edit(b, "yeswiki", payment_links="Soutenir | https://liberapay.com/yeswiki")
+    await drain(a, b)
+    copy = await copy_of(a, commons.uri)
+    assert copy is not None
+    assert copy.payment_links == (PaymentLink("Soutenir", "https://liberapay.com/yeswiki"),)
+    await edit(b, "yeswiki", payment_links="")
+    await drain(a, b)
+    copy = await copy_of(a, commons.uri)
+    assert copy is not None and copy.payment_links == ()
+    assert "Support / pay" not in (await a.client.get("/commons/yeswiki@b.test")).text
 
 
 async def test_b_announces_from_its_instance_actor_to_public_and_keeps_it(pair: Pair) -> None:
@@ -443,6 +477,38 @@ def test_markdown_source_is_rendered_here_when_there_is_no_content() -> None:
     )
     assert fields["description"] == "Un *wiki* <script>x</script>"
     assert fields["description_html"] == "<p>Un <em>wiki</em> &lt;script&gt;x&lt;/script&gt;</p>\n"
+
+
+async def test_a_copy_keeps_only_sanitised_payment_links(
+    pair: Pair, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bad links are dropped and logged; the Group, and its good links, are stored."""
+    a, _b, _network = pair
+
+    def link(name: str, href: str, rel: Any = "payment") -> dict[str, Any]:
+        return {"type": "Link", "name": name, "href": href, "rel": rel}
+
+    attachment = [
+        link(" Don\n<b>!</b>", "https://b.example/don"),
+        link("IBAN", "payto://iban/DE75512108001245126199", ["payment"]),
+        link("Piège", "javascript:alert(1)"),
+        {"type": "Image", "url": "https://b.example/logo.png"},
+        *(link(f"Don {n}", f"https://b.example/{n}") for n in range(6)),
+    ]
+    with caplog.at_level(logging.WARNING, logger="terreau.federation"):
+        async with a.federation.sessions() as session:
+            await apply_commons_document(
+                session, group(attachment=attachment), "https://b.example/actor"
+            )
+            await session.commit()
+    [copy] = await rows(a, Commons)
+    assert copy.name == "YesWiki"
+    assert copy.payment_links == (
+        PaymentLink("Don <b>!</b>", "https://b.example/don"),
+        *(PaymentLink(f"Don {n}", f"https://b.example/{n}") for n in range(4)),
+    )
+    assert "payto://iban" in caplog.text and "javascript:alert(1)" in caplog.text
+    assert "beyond the first 5" in caplog.text
 
 
 async def test_a_bad_document_changes_nothing(pair: Pair) -> None:

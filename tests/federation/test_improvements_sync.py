@@ -25,6 +25,7 @@ from catalogue.columns import utcnow
 from catalogue.commons import Commons
 from catalogue.improvements import Improvement, validate_improvement
 from catalogue.organisations import Organisation
+from catalogue.payment_links import PaymentLink
 from federation.activities import activity
 from federation.commons_feed import CommonsChange, publish_commons_change
 from federation.follows import follow, resolve_actor
@@ -208,6 +209,37 @@ async def test_an_opened_improvement_reaches_a_and_follows_its_funding(pair: Pai
     [copy] = await copies(a)
     assert copy.status == "cancelled"
     assert articles(await rows(b, OutboxActivity))[-1]["object"]["summary"].endswith("Cancelled")
+
+
+async def test_payment_links_reach_the_copy_and_a_change_of_them_is_sent(pair: Pair) -> None:
+    a, b, _network = pair
+    await a_follows(a, b, b.base_url)
+    commons = await commons_on(b)
+    invoice = PaymentLink("Payer la facture", "https://pay.example.org/export")
+    improvement = await plan(b, commons, payment_links=f"{invoice.label} | {invoice.url}")
+    [create] = articles(await rows(b, OutboxActivity))
+    assert create["object"]["attachment"] == [
+        {"type": "Link", "name": invoice.label, "href": invoice.url, "rel": "payment"}
+    ]
+    await drain(a, b)
+    [copy] = await copies(a)
+    assert copy.payment_links == (invoice,)
+    page = (await a.client.get("/commons/yeswiki@b.test")).text
+    assert f'<a href="{invoice.url}" rel="payment nofollow noopener">Payer la facture</a>' in page
+
+    # New links are a change of what the Article says: an Update, and the copy follows.
+    async with b.federation.sessions() as session:
+        stored = await session.get(Improvement, improvement.id)
+        assert stored is not None
+        data = {"title": "Export PDF", "budget": "4000", "payment_links": ""}
+        await ops.update_improvement(session, stored, validate_improvement(data), provider_id=None)
+    assert await announce(b, improvement.id) == 1
+    update = articles(await rows(b, OutboxActivity))[-1]
+    assert update["type"] == "Update" and "attachment" not in update["object"]
+    await drain(a, b)
+    [copy] = await copies(a)
+    assert copy.payment_links == ()
+    assert "Payer la facture" not in (await a.client.get("/commons/yeswiki@b.test")).text
 
 
 async def test_matches_are_named_in_the_summary(pair: Pair) -> None:
@@ -430,6 +462,25 @@ async def test_bad_articles_are_refused_and_change_nothing(
     assert copy.description_html.startswith("<p>Un <strong>export</strong></p>")
     [stored_commons] = [x for x in await rows(a, Commons) if x.uri == commons.uri]
     assert stored_commons.origin == "b.test" and copy.commons_id == stored_commons.id
+
+    # Bad payment links are dropped, never a reason to refuse the Article.
+    attachment = [
+        {"type": "Link", "name": "Payer", "href": "https://pay.example.org/1", "rel": "payment"},
+        {"type": "Link", "name": "Piège", "href": "javascript:alert(1)", "rel": "payment"},
+        {"type": "Note", "name": "Pas un lien", "href": "https://x.example", "rel": "payment"},
+    ]
+    with caplog.at_level(logging.WARNING, logger="terreau.federation"):
+        item = await send(
+            b,
+            commons.uri,
+            a,
+            "Update",
+            article_of(b, commons, attachment=attachment, updated="2026-01-02T00:00:00Z"),
+        )
+    assert item.state == InboxState.DONE, item.error
+    [copy] = await copies(a)
+    assert copy.payment_links == (PaymentLink("Payer", "https://pay.example.org/1"),)
+    assert "javascript:alert(1)" in caplog.text and "'Note' is not Link" in caplog.text
 
 
 async def test_another_host_cannot_speak_for_b_improvements(trio: Trio) -> None:

@@ -88,9 +88,16 @@ async def improvement(
     status: str = "open",
     provider: Organisation | None = None,
     milestones: str = "",
+    payment_links: str = "",
 ) -> Improvement:
     cleaned = validate_improvement(
-        {"title": title, "budget": budget, "milestones": milestones, "deadline": "2027-03-31"}
+        {
+            "title": title,
+            "budget": budget,
+            "milestones": milestones,
+            "deadline": "2027-03-31",
+            "payment_links": payment_links,
+        }
     )
     made = await ops.create_improvement(
         session,
@@ -149,6 +156,9 @@ async def make_catalogue(session: AsyncSession) -> Catalogue:
         website="https://yeswiki.net",
         languages="fr, en",
         territory="region:53",
+        payment_links=(
+            "Donate | https://opencollective.com/yeswiki\nAdhérer <vite> | http://yeswiki.net/a"
+        ),
     )
     serre = await commons(
         session,
@@ -165,7 +175,13 @@ async def make_catalogue(session: AsyncSession) -> Catalogue:
     await ops.set_hidden(session, hidden, True)
     duplicate = await commons(session, cae, creator, name="Yes Wiki", slug="yes-wiki")
     await improvement(
-        session, yeswiki, "Export PDF", "4000", provider=cae, milestones="Maquette: 1000"
+        session,
+        yeswiki,
+        "Export PDF",
+        "4000",
+        provider=cae,
+        milestones="Maquette: 1000",
+        payment_links="Payer la facture | https://pay.example.org/export",
     )
     await improvement(session, yeswiki, "Brouillon secret", "100", status="draft")
     await improvement(session, serre, "Notice de montage", "1500.50", status="funded")
@@ -257,6 +273,19 @@ async def test_a_commons_is_given_in_full_without_its_creators_email(
     assert response.headers["access-control-allow-origin"] == "*"
 
 
+async def test_commons_carry_their_payment_links_in_the_list_and_in_full(
+    client: TestClient, catalogue: Catalogue
+) -> None:
+    links = [
+        {"label": "Donate", "url": "https://opencollective.com/yeswiki"},
+        {"label": "Adhérer <vite>", "url": "http://yeswiki.net/a"},  # text, as typed
+    ]
+    assert get(client, "/api/v1/commons/yeswiki").json()["payment_links"] == links
+    items = {c["slug"]: c for c in get(client, "/api/v1/commons").json()["items"]}
+    assert items["yeswiki"]["payment_links"] == links
+    assert items["serre"]["payment_links"] == []
+
+
 async def test_a_logo_is_an_absolute_url(
     client: TestClient, catalogue: Catalogue, session: AsyncSession
 ) -> None:
@@ -341,6 +370,28 @@ class HalfPledged:
         query = select(Improvement).where(col(Improvement.id).in_(list(improvement_ids)))
         rows = (await session.exec(query)).all()
         return {i.id: (i.budget_cents // 2, i.budget_cents // 4) for i in rows if i.id is not None}
+
+
+async def test_an_improvement_carries_its_payment_links(
+    client: TestClient, catalogue: Catalogue
+) -> None:
+    body = get(client, "/api/v1/commons/yeswiki/improvements/1").json()
+    assert body["payment_links"] == [
+        {"label": "Payer la facture", "url": "https://pay.example.org/export"}
+    ]
+    listed = get(client, "/api/v1/improvements?commons=serre").json()["items"]
+    assert [i["payment_links"] for i in listed] == [[]]
+
+
+def test_the_document_describes_payment_links() -> None:
+    schemas = build_document(BASE, "Terreau")["components"]["schemas"]
+    link = schemas["PaymentLinkOut"]
+    assert link["required"] == ["label", "url"] and link["additionalProperties"] is False
+    assert link["properties"]["url"]["pattern"] == "^https?://"
+    for owner in ("CommonsSummary", "CommonsDetail", "ImprovementOut"):
+        links = schemas[owner]["properties"]["payment_links"]
+        assert links["maxItems"] == 5, owner
+        assert links["items"] == {"$ref": "#/components/schemas/PaymentLinkOut"}, owner
 
 
 async def test_funding_comes_from_the_apps_funding_source(

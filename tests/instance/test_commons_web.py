@@ -320,6 +320,75 @@ def test_edit_errors_keep_the_form(client: TestClient) -> None:
     assert "AGPL-3.0-or-later" in client.get("/commons/yeswiki").text  # unchanged
 
 
+# Payment links.
+
+LINKS = (
+    "Donate | https://opencollective.com/yeswiki\n"
+    "Adhérer <vite> & bien | http://yeswiki.net/a?b=1&c=2"
+)
+
+
+def test_maintainers_set_payment_links_and_the_page_shows_them(client: TestClient) -> None:
+    org = member_of(client, "amina@example.org", "La Fabrique du Coin")
+    assert propose(client, [org], payment_links=LINKS).status_code == 303
+    page = client.get("/commons/yeswiki").text
+    assert "Support / pay" in page
+    assert '<a href="https://opencollective.com/yeswiki" rel="payment noopener">Donate</a>' in page
+    # Labels are text and addresses attributes: both escaped, nothing becomes markup.
+    assert (
+        '<a href="http://yeswiki.net/a?b=1&amp;c=2" rel="payment noopener">'
+        "Adhérer &lt;vite&gt; &amp; bien</a>" in page
+    )
+    form = client.get("/commons/yeswiki/edit").text
+    assert "Donate | https://opencollective.com/yeswiki\nAdhérer &lt;vite&gt; &amp; bien" in form
+
+    saved = post_form(
+        client,
+        "/commons/yeswiki/edit",
+        {
+            **COMMONS,
+            "payment_links": "Soutenir | https://liberapay.com/yeswiki",
+            "maintainers": [org],
+        },
+    )
+    assert saved.status_code == 303
+    page = client.get("/commons/yeswiki").text
+    assert 'href="https://liberapay.com/yeswiki" rel="payment noopener">Soutenir</a>' in page
+    assert "opencollective" not in page
+    cleared = {**COMMONS, "payment_links": "", "maintainers": [org]}
+    assert post_form(client, "/commons/yeswiki/edit", cleared).status_code == 303
+    assert "Support / pay" not in client.get("/commons/yeswiki").text
+
+
+@pytest.mark.parametrize(
+    ("links", "message"),
+    [
+        ("Donate | javascript:alert(1)", "Line 1: give a full web address starting with https://."),
+        ("\nDonate https://opencollective.com/yeswiki", "Line 2: write a label, a vertical bar"),
+        ("D" * 101 + " | https://example.org", "Line 1: a label has at most 100 characters."),
+        ("\n".join(f"Don {n} | https://example.org/{n}" for n in range(6)), "At most 5 payment"),
+    ],
+)
+def test_bad_payment_links_are_named_and_change_nothing(
+    client: TestClient, links: str, message: str
+) -> None:
+    org = member_of(client, "amina@example.org", "La Fabrique du Coin")
+    refused = propose(client, [org], payment_links=links)
+    assert refused.status_code == 422
+    assert field_errors(refused.text)["payment_links"].startswith(message)
+    assert "0 commons" in client.get("/commons").text
+
+    assert propose(client, [org], payment_links=LINKS).status_code == 303
+    data = {**COMMONS, "name": "YesWiki 5", "payment_links": links, "maintainers": [org]}
+    response = post_form(client, "/commons/yeswiki/edit", data)
+    assert response.status_code == 422
+    assert set(field_errors(response.text)) == {"payment_links"}
+    assert 'value="YesWiki 5"' in response.text  # the form comes back as typed
+    page = client.get("/commons/yeswiki").text
+    assert "<h1>YesWiki</h1>" in page  # unchanged: neither the name nor the links
+    assert 'href="https://opencollective.com/yeswiki" rel="payment noopener"' in page
+
+
 # Logos.
 
 

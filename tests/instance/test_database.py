@@ -71,7 +71,7 @@ def test_the_app_does_not_start_on_an_unmigrated_database(
 
 
 def test_head_revision_is_the_latest_migration() -> None:
-    assert head_revision() == "0006"
+    assert head_revision() == "0008"
 
 
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:

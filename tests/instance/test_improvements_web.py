@@ -152,6 +152,51 @@ def test_a_maintainer_edits_an_improvement(client: TestClient) -> None:
     assert "more than zero" in field_errors(bad.text)["budget"]
 
 
+def test_payment_links_are_set_shown_and_changed(client: TestClient, other_client) -> None:
+    maintainer(client)
+    links = (
+        "Payer la facture | https://pay.example.org/export?x=1&y=2\nDon <libre> | http://d.example"
+    )
+    assert plan(client, payment_links=links).status_code == 303
+    assert set_status(client, 1, "open").status_code == 303
+    page = other_client().get(f"{URL}/1").text
+    assert "Support / pay" in page
+    assert (
+        '<a href="https://pay.example.org/export?x=1&amp;y=2" rel="payment noopener">'
+        "Payer la facture</a>" in page
+    )
+    assert '<a href="http://d.example" rel="payment noopener">Don &lt;libre&gt;</a>' in page
+    form = client.get(f"{URL}/1/edit").text
+    assert "Payer la facture | https://pay.example.org/export?x=1&amp;y=2" in form
+
+    changed = {**IMPROVEMENT, "payment_links": "Virement | https://bank.example/iban"}
+    assert post_form(client, f"{URL}/1/edit", changed).status_code == 303
+    page = client.get(f"{URL}/1").text
+    assert 'href="https://bank.example/iban" rel="payment noopener">Virement</a>' in page
+    assert "Payer la facture" not in page
+
+
+def test_bad_payment_links_are_named_and_nothing_is_saved(client: TestClient) -> None:
+    maintainer(client)
+    refused = plan(client, payment_links="Payer | javascript:alert(1)")
+    assert refused.status_code == 422
+    assert field_errors(refused.text)["payment_links"] == (
+        "Line 1: give a full web address starting with https://."
+    )
+    assert client.get(f"{URL}/1").status_code == 404
+
+    assert plan(client, payment_links="Payer | https://pay.example.org").status_code == 303
+    too_many = "\n".join(f"Part {n} | https://pay.example.org/{n}" for n in range(6))
+    bad = post_form(
+        client, f"{URL}/1/edit", {**IMPROVEMENT, "title": "Autre", "payment_links": too_many}
+    )
+    assert bad.status_code == 422
+    assert field_errors(bad.text) == {"payment_links": "At most 5 payment links."}
+    page = client.get(f"{URL}/1").text
+    assert "<h1>Export PDF</h1>" in page  # unchanged
+    assert 'href="https://pay.example.org" rel="payment noopener">Payer</a>' in page
+
+
 def test_french_readers_see_french_amounts(client: TestClient) -> None:
     maintainer(client)
     plan(client)
