@@ -279,6 +279,25 @@ async def _admit_offer(
         )
         return
     organisation = await _organisation_copy(session, provider)
+    await _record(session, federation, organisation, improvement, commitment, item.received_at)
+    await _answer(
+        session, federation, "Accept", commons, offer, provider_inbox=provider.inbox, relay=True
+    )
+    await funding_moved(session, federation, improvement)
+
+
+async def _record(
+    session: AsyncSession,
+    federation: Federation,
+    organisation: Organisation,
+    improvement: Improvement,
+    commitment: Commitment,
+    received_at: datetime,
+    *,
+    admit: bool = True,
+) -> None:
+    """Record the pledge a Commitment says, with its origin and status: admitted here by the
+    money rules (``admit``), or, for a copy, as the improvement's instance admitted it."""
     try:
         await pledge_ops.record_remote_pledge(
             session,
@@ -288,17 +307,13 @@ async def _admit_offer(
             origin=host_of(commitment.provider),
             amount_cents=commitment.amount_cents,
             currency=commitment.currency,
-            status=PledgeStatus.PLEDGED,
-            pledged_at=commitment.published or item.received_at,
+            status=PledgeStatus(commitment.status),
+            pledged_at=commitment.published or received_at,
             base_url=federation.config.base_url,
-            admit=True,
+            admit=admit,
         )
     except pledge_ops.NotTheSamePledge as error:
         raise Unusable(str(error)) from None
-    await _answer(
-        session, federation, "Accept", commons, offer, provider_inbox=provider.inbox, relay=True
-    )
-    await funding_moved(session, federation, improvement)
 
 
 async def _store_copy(
@@ -320,20 +335,10 @@ async def _store_copy(
         session, await _provider(session, federation, commitment.provider)
     )
     try:
-        await pledge_ops.record_remote_pledge(
-            session,
-            organisation,
-            improvement,
-            uri=commitment.uri,
-            origin=host_of(commitment.provider),
-            amount_cents=commitment.amount_cents,
-            currency=commitment.currency,
-            status=PledgeStatus(commitment.status),
-            pledged_at=commitment.published or received_at,
-            base_url=federation.config.base_url,
-            admit=False,
+        await _record(
+            session, federation, organisation, improvement, commitment, received_at, admit=False
         )
-    except (pledge_ops.NotTheSamePledge, InvalidFields) as error:
+    except InvalidFields as error:
         raise Unusable(str(error)) from None
 
 
