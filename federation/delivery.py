@@ -82,10 +82,11 @@ def outcome(status: int | None, attempts: int, now: datetime, rng: random.Random
     return Outcome(DeliveryState.FAILED, None)
 
 
-def lease_for(config: FederationConfig) -> timedelta:
-    """How long a claimed row stays a worker's: well beyond one send's timeout, so that only a
+def lease_for(config: FederationConfig, sends_before: int = 3) -> timedelta:
+    """How long a claimed row stays a worker's: beyond its own send's timeout and that of the
+    ``sends_before`` sends its slot may make before it (rows are claimed ahead), so that only a
     worker that died leaves it to be claimed again."""
-    return timedelta(seconds=max(60.0, 4 * config.delivery_timeout_seconds))
+    return timedelta(seconds=max(60.0, (sends_before + 1) * config.delivery_timeout_seconds))
 
 
 @dataclass(frozen=True)

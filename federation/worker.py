@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from asyncio import FIRST_COMPLETED
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -51,15 +52,21 @@ POLL_SECONDS = 1.0
 #: Deliveries one pass sends at most, so that incoming activities are not kept waiting.
 MAX_DELIVERIES_PER_PASS = 500
 #: Rows kept claimed ahead of the sends, in multiples of ``delivery_concurrency``: a claim
-#: serves about one slot's worth of rows, and a row waits for at most two rounds of sends
-#: before its own, which its lease (four send timeouts at least) covers.
-CLAIM_AHEAD = 2
+#: starts when fewer than ``CLAIM_BELOW`` rows a slot are left, enough to keep the slots busy
+#: through a write and a claim (tens of milliseconds each while the loop is busy sending), and
+#: fills up to ``CLAIM_AHEAD``. A row waits for at most that many rounds of sends before its
+#: own, which its lease covers (``delivery.lease_for``; a row whose lease would end during its
+#: send is left for the next claim).
+CLAIM_AHEAD = 8
+CLAIM_BELOW = 4
 #: Answers written together: at most this many...
-RECORD_EVERY = 16
+RECORD_EVERY = 32
 #: ...and none kept unwritten longer than this (seconds), so a slow inbox delays no one.
 RECORD_WITHIN = 0.1
 #: Claimed rows worth handing to the signing process (fewer are signed at once, in place).
 PRESIGN_AT_LEAST = 8
+#: Claimed rows are handed to it this many at a time (newest first).
+PRESIGN_CHUNK = 16
 #: Headers signed ahead are used within this many seconds, or signed again: their ``Date`` must
 #: stay well inside every receiver's window (ours: 300 s; Mastodon's: an hour).
 PRESIGNED_FOR = 30.0
@@ -78,7 +85,7 @@ class Worker:
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self.poll_seconds = poll_seconds
-        self.lease = lease_for(federation.config)
+        self.lease = lease_for(federation.config, sends_before=CLAIM_AHEAD)
         self._woken = asyncio.Event()
         self._stopping = False
 
@@ -145,11 +152,21 @@ Sent = tuple[Answer, bool]
 
 
 class DeliveryPass:
-    """One pass's deliveries: rows claimed but not started, sends in flight, answers not yet
-    written, and what the pass knows of hosts and actors.
+    """One pass's deliveries: rows claimed but not started, answers not yet written, and what
+    the pass knows of hosts and actors.
 
-    Beside the sends runs one database task at a time, a claim or a write, so that the slots
-    keep sending while it waits on the database.
+    ``delivery_concurrency`` slots each send one row after another, taking the next claimed
+    row as soon as their POST is answered (a slow inbox holds one slot, not a whole batch).
+    A slot that stays busy keeps its HTTP connection busy too: handing each row to a new task
+    left connections idle between sends, and the client checks every idle connection on each
+    request.
+
+    Beside the slots the pass runs one database task at a time, a claim or a write (on SQLite
+    a second writer would sleep in its busy handler), and one signing task: the signing
+    process signs claimed rows from the newest back, while the slots send from the oldest and
+    sign in place whatever it has not reached. The slots never wait for a signature, and the
+    child's work is never in the way when it has no core to itself. Slots only wake the pass
+    when there is something to decide: rows running low, a write due, a slot done.
     """
 
     def __init__(self, worker: Worker) -> None:
@@ -157,8 +174,15 @@ class DeliveryPass:
         self.federation = worker.federation
         self.capacity = max(1, self.federation.config.delivery_concurrency)
         self.ready: deque[tuple[DueDelivery, datetime]] = deque()  # with their lease's end
-        self.running: set[asyncio.Task[Sent]] = set()
+        self.waiting: set[int] = set()  # ids of the rows in ``ready``
+        self.unsigned: list[DueDelivery] = []  # claimed rows for the signing process, oldest first
+        self.slots: set[asyncio.Task[None]] = set()  # the slots still running
+        self.started = False  # the slots were started (once the first claim brought rows)
         self.database: asyncio.Task[None] | None = None  # the claim or write under way
+        self.claiming = False  # that task is a claim
+        self.signing: asyncio.Task[None] | None = None  # a chunk at the signing process
+        self.nudged = asyncio.Event()  # a slot has something for the pass to decide
+        self.rows_came = asyncio.Event()  # slots waiting for rows look again
         self.policies: dict[str, HostPolicy] = {}  # by host, as of its latest claim
         self.signers: dict[str, Signer] = {}  # by actor
         # Headers the signing process made for claimed rows, with when (loop time).
@@ -178,7 +202,7 @@ class DeliveryPass:
         that came, give back rows claimed but not started. Cancelled, it writes nothing: what
         it had not written waits for its lease."""
         try:
-            await self._send_all()
+            await self._coordinate()
         except asyncio.CancelledError:
             self._abandon()
             raise
@@ -189,41 +213,92 @@ class DeliveryPass:
         await self._finish()
         return self.finished
 
-    async def _send_all(self) -> None:
+    async def _coordinate(self) -> None:
+        """Start claims, writes and signing as they fall due, until the slots are done and
+        no database task is under way (``_finish`` writes what is left)."""
         while True:
-            self._start()
             if self.database is None:
                 self.database = self._next_database_task()
-            waits: set[asyncio.Task[Any]] = set(self.running)
-            if self.database is not None:
-                waits.add(self.database)
+            if self.signing is None and self._worth_presigning():
+                self.signing = asyncio.create_task(self._presign())
+            waits: set[asyncio.Task[Any]] = set(self.slots)
+            waits.update(t for t in (self.database, self.signing) if t is not None)
             if not waits:
                 return
-            done, _ = await asyncio.wait(
-                waits, timeout=self._until_write(), return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in done:
+            self.nudged.clear()
+            nudge = asyncio.create_task(self.nudged.wait())
+            try:
+                done, _ = await asyncio.wait(
+                    waits | {nudge}, timeout=self._until_write(), return_when=FIRST_COMPLETED
+                )
+            finally:
+                nudge.cancel()
+            for task in done - {nudge}:
                 if task is self.database:
-                    self.database = None
-                    task.result()  # a claim that failed fails the pass
+                    self.database, self.claiming = None, False
+                    self.rows_came.set()  # or none will: waiting slots look again
+                elif task is self.signing:
+                    self.signing = None
                 else:
-                    self.running.discard(task)
-                    self._took(*task.result())
+                    self.slots.discard(task)
+                task.result()  # a failed claim, or a slot's own bug, fails the pass
+            if not self.started and self.ready:  # the first rows: an idle pass starts no slot
+                self.started = True
+                self.slots = {asyncio.create_task(self._slot()) for _ in range(self.capacity)}
 
     def _next_database_task(self) -> asyncio.Task[None] | None:
-        """A claim first when no claimed row is left to start, then a write if one is due,
-        then a claim if fewer rows are left than slots; or nothing to do."""
-        claim = len(self.ready) < self.capacity and self._may_claim()
-        if claim and not self.ready:
+        """A claim first when fewer than ``CLAIM_BELOW`` rows a slot are left (a write can
+        wait, a slot without a row cannot), else a write if one is due; or nothing to do."""
+        self.claiming = self._should_claim()
+        if self.claiming:
             return asyncio.create_task(self._claim())
         if self._write_is_due():
             return asyncio.create_task(self._record())
-        if claim:
-            return asyncio.create_task(self._claim())
         return None
+
+    def _should_claim(self) -> bool:
+        return len(self.ready) < CLAIM_BELOW * self.capacity and self._may_claim()
 
     def _may_claim(self) -> bool:
         return self.more and not self.worker.stopping and self.claimed < MAX_DELIVERIES_PER_PASS
+
+    def _nudge(self) -> None:
+        """Have the pass look for a database task to start (it sees for itself when one ends)."""
+        if self.database is None:
+            self.nudged.set()
+
+    async def _slot(self) -> None:
+        """Send claimed rows one after another until none is left or the worker stops;
+        rows whose host refuses them are settled without a send."""
+        while (row := await self._next_row()) is not None:
+            due, lease_ends = row
+            refusal = self._refusal(due.host)
+            if refusal is not None:
+                self._unwritten()
+                self.refused.append(Refused(due, *refusal))
+            elif self._lease_covers_a_send(lease_ends):
+                self._took(*await self._send(due))
+            else:  # only when nearly every send before it timed out
+                log.warning("delivery %d: lease nearly over, left to be claimed again", due.id)
+            if self._write_is_due():
+                self._nudge()
+
+    async def _next_row(self) -> tuple[DueDelivery, datetime] | None:
+        """The oldest claimed row not started, waiting for a claim if one may bring more;
+        None when the slot is done."""
+        while not self.worker.stopping:
+            if self.ready:
+                row = self.ready.popleft()
+                self.waiting.discard(row[0].id)
+                if self._should_claim():
+                    self._nudge()
+                return row
+            if not (self.claiming or self._may_claim()):
+                return None
+            self.rows_came.clear()
+            self._nudge()
+            await self.rows_came.wait()
+        return None
 
     async def _claim(self) -> None:
         """Claim up to ``CLAIM_AHEAD`` slots' worth of rows, with what sending them needs."""
@@ -243,20 +318,30 @@ class DeliveryPass:
         self.claimed += len(batch.rows)
         self.more = len(batch.rows) == want
         self.signers.update(batch.signers)
-        await self._presign(batch.rows)
         self.policies.update(batch.policies)
         self.fresh.update(h for h, p in batch.policies.items() if p.fresh and h not in self.gone)
         self.ready.extend((due, batch.lease_ends) for due in batch.rows)
+        self.waiting.update(due.id for due in batch.rows)
+        if self.federation.signing is not None:
+            self.unsigned.extend(batch.rows)
 
-    async def _presign(self, rows: list[DueDelivery]) -> None:
-        """Have the signing process sign a batch worth it, while the slots keep sending; rows
-        it could not sign are signed at their send, in this process."""
+    def _worth_presigning(self) -> bool:
+        """Whether the newest rows not yet started make a chunk worth the signing process."""
+        while self.unsigned and self.unsigned[-1].id not in self.waiting:
+            self.unsigned.pop()  # the slots got there first
+        return len(self.unsigned) >= PRESIGN_AT_LEAST
+
+    async def _presign(self) -> None:
+        """Have the signing process sign the newest chunk of rows not yet started; those the
+        slots start meanwhile are signed in place, as are rows it fails to sign."""
         signing = self.federation.signing
-        if signing is None or len(rows) < PRESIGN_AT_LEAST:
+        chunk = self.unsigned[-PRESIGN_CHUNK:]
+        del self.unsigned[-PRESIGN_CHUNK:]
+        if signing is None:
             return
         digests: dict[str, str] = {}  # one activity to many inboxes: digested once
         requests = []
-        for due in rows:
+        for due in chunk:
             digest = digests.get(due.body)
             if digest is None:
                 digest = digests[due.body] = body_digest(due.body.encode())
@@ -265,8 +350,9 @@ class DeliveryPass:
         if signed is None:
             return
         now = asyncio.get_running_loop().time()
-        for due, headers in zip(rows, signed, strict=True):
-            self.presigned[due.id] = (headers, now)
+        for due, headers in zip(chunk, signed, strict=True):
+            if due.id in self.waiting:
+                self.presigned[due.id] = (headers, now)
 
     def _signed(self, due: DueDelivery) -> dict[str, str] | None:
         """The headers signed ahead for ``due``, if still fresh."""
@@ -275,19 +361,6 @@ class DeliveryPass:
             return None
         headers, when = found
         return headers if asyncio.get_running_loop().time() - when < PRESIGNED_FOR else None
-
-    def _start(self) -> None:
-        """Fill the free slots from the claimed rows, settling those whose host refuses them."""
-        while self.ready and len(self.running) < self.capacity and not self.worker.stopping:
-            due, lease_ends = self.ready.popleft()
-            refusal = self._refusal(due.host)
-            if refusal is not None:
-                self._unwritten()
-                self.refused.append(Refused(due, *refusal))
-            elif self._lease_covers_a_send(lease_ends):
-                self.running.add(asyncio.create_task(self._send(due)))
-            else:  # only when nearly every send before it timed out
-                log.warning("delivery %d: lease nearly over, left to be claimed again", due.id)
 
     def _refusal(self, host: str) -> tuple[DeliveryState, str] | None:
         """Why not to send to ``host``: what its claim read, or a 410 during this pass (the
@@ -328,9 +401,11 @@ class DeliveryPass:
             self.gone.discard(host)
 
     def _unwritten(self) -> None:
-        """Note when the oldest answer not yet written came."""
+        """Note when the oldest answer not yet written came (the pass then waits for a write
+        to fall due, not longer)."""
         if self.oldest is None:
             self.oldest = asyncio.get_running_loop().time()
+            self._nudge()
 
     def _write_is_due(self) -> bool:
         if self.oldest is None:
@@ -339,8 +414,8 @@ class DeliveryPass:
         return len(self.answers) + len(self.refused) >= RECORD_EVERY or waited >= RECORD_WITHIN
 
     def _until_write(self) -> float | None:
-        """How long the loop may wait before a write is due (None: it waits for a send or the
-        database task anyway)."""
+        """How long the pass may wait before a write is due (None: none can start before a
+        slot wakes it or the database task ends)."""
         if self.oldest is None or self.database is not None:
             return None
         return max(0.0, self.oldest + RECORD_WITHIN - asyncio.get_running_loop().time())
@@ -367,13 +442,12 @@ class DeliveryPass:
         self.fresh.update(host for host in sent if host not in self.gone)
 
     def _abandon(self) -> None:
-        """Cancel the sends in flight and the database task: their rows wait for their lease."""
-        for task in self.running:
-            task.cancel()
-        self.running = set()
-        if self.database is not None:
-            self.database.cancel()
-            self.database = None
+        """Cancel the slots and the database and signing tasks: the rows being sent wait for
+        their lease."""
+        for task in (*self.slots, self.database, self.signing):
+            if task is not None:
+                task.cancel()
+        self.slots, self.database, self.signing = set(), None, None
 
     async def _finish(self) -> None:
         await self._record()

@@ -135,6 +135,8 @@ def test_the_lease_outlasts_a_send() -> None:
     assert lease_for(CONFIG) >= timedelta(seconds=4 * CONFIG.delivery_timeout_seconds)
     slow = replace(CONFIG, delivery_timeout_seconds=120)
     assert lease_for(slow) == timedelta(minutes=8)
+    # A worker claiming rows ahead: the sends its slot makes before a row fit in its lease too.
+    assert lease_for(slow, sends_before=8) == timedelta(minutes=18)
 
 
 # Claiming

@@ -34,7 +34,7 @@ from federation.models import ActorKey, Delivery, DeliveryState, KnownInstance
 from federation.outbox import publish
 from federation.service import Federation
 from federation.signatures import verify_request
-from federation.worker import Worker
+from federation.worker import CLAIM_AHEAD, Worker
 from instance.app import create_app
 from instance.database import Database
 
@@ -206,13 +206,13 @@ async def test_a_worker_that_cannot_record_leaves_the_row_to_its_lease(
     assert "could not record" in federation_log.text
     [leased] = await deliveries(database)
     assert (leased.state, leased.attempts) == (DeliveryState.NEW, 0)
-    assert leased.locked_until == clock.now + lease_for(CONFIG)
+    assert leased.locked_until == clock.now + lease_for(CONFIG, sends_before=CLAIM_AHEAD)
 
     up = True
     async with httpx.AsyncClient(transport=httpx.MockTransport(inboxes.handle)) as client:
         worker = Worker(Federation(CONFIG, sessions, Fetcher(client, CONFIG)), clock=clock)
         assert await worker.run_once() == 0  # still leased
-        clock.now += lease_for(CONFIG) + timedelta(seconds=1)
+        clock.now += lease_for(CONFIG, sends_before=CLAIM_AHEAD) + timedelta(seconds=1)
         assert await worker.run_once() == 1
     assert [d.state for d in await deliveries(database)] == [DeliveryState.SENT]
 
@@ -405,7 +405,7 @@ async def test_a_row_whose_lease_would_end_mid_send_is_not_sent(
     could still be running when another worker takes the row, so it waits for its lease."""
     await queue(database, ["https://a.example/inbox", "https://b.example/inbox"])
     start = utcnow() + timedelta(minutes=1)
-    lease = lease_for(CONFIG)
+    lease = lease_for(CONFIG, sends_before=CLAIM_AHEAD)
     times = iter([start])  # the claim's time; every later look at the clock: a lease later
 
     assert await Worker(federation, clock=lambda: next(times, start + lease)).deliver_due() == 0
