@@ -437,18 +437,7 @@ async def test_one_bad_row_in_a_batch_fails_alone(pair: Pair) -> None:
     a, b, _network = pair
     commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
     writer = b.federation.inbox_writer
-    good = {
-        "activity_id": f"{a.base_url}/activities/good",
-        "type": "Follow",
-        "actor_uri": f"{a.base_url}/actor",
-        "recipient_uri": commons.uri,
-        "body": "{}",
-        "state": InboxState.NEW,
-        "attempts": 0,
-        "error": "",
-        "received_at": utcnow(),
-        "processed_at": None,
-    }
+    good = inbox_row(a, commons.uri, "good")
     bad = {**good, "activity_id": f"{a.base_url}/activities/bad", "state": None}  # NOT NULL
     results = await asyncio.gather(
         writer.store(good, None), writer.store(bad, None), return_exceptions=True
@@ -459,6 +448,51 @@ async def test_one_bad_row_in_a_batch_fails_alone(pair: Pair) -> None:
     assert item.activity_id == good["activity_id"]
     # The writer goes on: a later activity is stored.
     assert await writer.store({**good, "activity_id": f"{a.base_url}/activities/later"}, None)
+
+
+def inbox_row(a: Peer, recipient: str, name: str) -> dict[str, Any]:
+    return {
+        "activity_id": f"{a.base_url}/activities/{name}",
+        "type": "Follow",
+        "actor_uri": f"{a.base_url}/actor",
+        "recipient_uri": recipient,
+        "body": "{}",
+        "state": InboxState.NEW,
+        "attempts": 0,
+        "error": "",
+        "received_at": utcnow(),
+        "processed_at": None,
+    }
+
+
+async def test_a_row_stored_the_moment_a_drain_ends_is_written_too(pair: Pair) -> None:
+    """A request answered by the last batch of a drain may store again before that drain's
+    task is done: it must start a drain of its own, not wait for one that is ending (a
+    version that forgot its drain in a done callback hung here)."""
+    a, b, _network = pair
+    commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
+    writer = b.federation.inbox_writer
+
+    async def one_after_another() -> list[int | None]:
+        return [await writer.store(inbox_row(a, commons.uri, f"n{n}"), None) for n in range(6)]
+
+    ids = await asyncio.wait_for(one_after_another(), timeout=10)
+    assert None not in ids and len(set(ids)) == 6
+
+
+async def test_copies_of_an_activity_stored_at_once_are_kept_once(pair: Pair) -> None:
+    """Copies in one batch, or in batches one after the other: one row, one id handed back."""
+    a, b, _network = pair
+    commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
+    writer = b.federation.inbox_writer
+    await writer.store(inbox_row(a, commons.uri, "first"), None)
+    rows_to_store = [inbox_row(a, commons.uri, f"n{n % 3}") for n in range(12)]
+
+    ids = await asyncio.gather(*(writer.store(row, None) for row in rows_to_store))
+
+    stored = [i for i in ids if i is not None]
+    assert len(stored) == len(set(stored)) == 3
+    assert len(await rows(b, InboxItem)) == 4
 
 
 async def test_a_block_bites_at_once_in_the_process_that_made_it(pair: Pair) -> None:
