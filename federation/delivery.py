@@ -44,8 +44,11 @@ log = logging.getLogger("terreau.federation")
 MAX_ATTEMPTS = 16
 #: Up to this fraction is added to each wait, so that retries to one host spread out.
 JITTER = 0.3
-#: Statuses worth trying again: the server is busy, overloaded, or timed out reading us.
-RETRYABLE = frozenset({408, 429})
+#: 4xx worth trying again: the server timed out reading us, is busy, or could not check our
+#: signature yet (it failed to fetch our actor, or holds an old key): as Mastodon does.
+RETRYABLE = frozenset({401, 408, 429})
+#: A 5xx that trying again cannot fix: the server does not implement what we ask.
+UNSALVAGEABLE = frozenset({501})
 
 
 @dataclass(frozen=True)
@@ -62,16 +65,18 @@ def backoff(attempts: int, rng: random.Random) -> timedelta:
 
 
 def is_retryable(status: int | None) -> bool:
-    """No answer, 408, 429 and 5xx may succeed later; anything else will not."""
-    return status is None or status in RETRYABLE or 500 <= status <= 599
+    """No answer, 401, 408, 429 and 5xx but 501 may succeed later; anything else will not."""
+    if status is None or status in RETRYABLE:
+        return True
+    return 500 <= status <= 599 and status not in UNSALVAGEABLE
 
 
 def outcome(status: int | None, attempts: int, now: datetime, rng: random.Random) -> Outcome:
     """What happens after attempt number ``attempts`` ended with ``status`` (None: no answer).
 
-    2xx: sent. 410: gone, and the host too. 429, 5xx and no answer: try again after an
-    exponential back-off with jitter, for about two days, then failed. Other 4xx (and 3xx:
-    redirects are not followed on POST, so they never deliver): failed.
+    2xx: sent. 410: gone, and the host too. 401, 408, 429, 5xx (but 501) and no answer: try
+    again after an exponential back-off with jitter, for about two days, then failed. Other
+    4xx, 501 (and 3xx: redirects are not followed on POST, so they never deliver): failed.
     """
     if status is not None and 200 <= status <= 299:
         return Outcome(DeliveryState.SENT, None)

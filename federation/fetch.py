@@ -8,13 +8,13 @@ private, loopback and link-local addresses unless the config allows them (tests 
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
 import httpx
 
+from federation import remote_json
 from federation.addresses import RefusedAddress, check_url
 from federation.context import FederationConfig
 from federation.keys import Signer
@@ -159,7 +159,7 @@ async def _read_capped(asked: str, response: httpx.Response, limit: int) -> byte
 
 def _json_object(asked: str, body: bytes) -> dict[str, Any]:
     try:
-        document = json.loads(body)
+        document = remote_json.loads(body.decode("utf-8"))
     except ValueError:  # also UnicodeDecodeError
         raise FetchError(asked, "not JSON", 200) from None
     if not isinstance(document, dict):

@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalogue.columns import utcnow
+from federation import remote_json
 from federation.activities import activity, reference
 from federation.actors import local_actor
 from federation.instances import host_of
@@ -207,7 +208,7 @@ async def _next_item(session: AsyncSession) -> InboxItem | None:
 
 
 async def _apply(session: AsyncSession, federation: Federation, item: InboxItem) -> None:
-    activity = json.loads(item.body)
+    activity = remote_json.loads(item.body)
     for handler in HANDLERS.get(item.type, ()):
         await handler(session, federation, activity, item)
     item.state, item.processed_at = InboxState.DONE, utcnow()

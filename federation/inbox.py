@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalogue.columns import utcnow
+from federation import remote_json
 from federation.activities import reference
 from federation.context import FederationConfig
 from federation.fetch import FetchError
@@ -59,7 +60,7 @@ def parse_activity(body: bytes) -> dict[str, Any]:
     ``json.loads`` would also take UTF-16 or 32, which the store could not decode).
     """
     try:
-        activity = json.loads(body.decode("utf-8"))
+        activity = remote_json.loads(body.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise Refused(400, f"malformed JSON: {error}") from None
     if not isinstance(activity, dict):

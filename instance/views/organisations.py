@@ -24,7 +24,8 @@ from instance.i18n import gettext as _
 from instance.outgoing import announce_profile
 from instance.sessions import current_account, flash, require_account
 from instance.templating import render
-from instance.views.pledges import pledges_of_organisation, status_label
+from instance.views.commons import pledge_status_label
+from instance.views.pledges import pledges_of_organisation
 
 FIELDS = ("name", "slug", "kind", "description", "website", "territory", "siret")
 
@@ -111,7 +112,7 @@ async def organisation_page(request: Request) -> Response:
             "uses": [(d, c) for d, c in declarations if d.kind == DeclarationKind.USES],
             "interests": [(d, c) for d, c in declarations if d.kind == DeclarationKind.INTERESTED],
             "pledges": pledges,
-            "pledge_status_label": status_label,
+            "pledge_status_label": pledge_status_label,
             # Its members cancel its pledges here: a pledge to another instance's improvement
             # has no page of its own on this instance.
             "can_cancel_pledges": member,

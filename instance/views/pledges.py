@@ -34,10 +34,14 @@ from instance.i18n import gettext as _
 from instance.outgoing import announce_improvements, commit_pledge, pledge_inboxes
 from instance.sessions import current_account, flash, require_account
 from instance.templating import render
-from instance.views.commons import address_of, load_commons, load_remote_commons
+from instance.views.commons import (
+    address_of,
+    load_commons,
+    load_remote_commons,
+    pledge_status_label,
+)
 from pledges import operations as pledge_ops
 from pledges.models import (
-    PLEDGE_STATUS_LABELS,
     Match,
     MatchingProgram,
     Pledge,
@@ -51,14 +55,6 @@ MADE_ELSEWHERE = N_("This pledge was made on another instance: it changes only t
 
 
 # Pure helpers, tested directly.
-
-
-def status_label(status: str) -> str:
-    """The pledge status in the reader's language."""
-    for key, label in PLEDGE_STATUS_LABELS.items():
-        if key == status:
-            return _(label)
-    return status
 
 
 def clean_amount(raw: str) -> int:
@@ -172,11 +168,12 @@ async def _context(session: AsyncSession, account: Account | None, pledge: Pledg
     return PledgeContext(pledge, organisation, improvement, commons, member, treasurer)
 
 
-def _improvement_url(commons: Commons, improvement: Improvement) -> str:
-    """The improvement's page; for a remote commons' copy, the copy's page, which lists it."""
+def _pledges_url(commons: Commons, improvement: Improvement) -> str:
+    """Where the improvement's pledges are shown: its page's pledge section; for a remote
+    commons' copy, the improvement's card on the copy's page, which lists them."""
     if commons.origin is not None:
-        return f"/commons/{address_of(commons)}"
-    return f"/commons/{commons.slug}/improvements/{improvement.number}"
+        return f"/commons/{address_of(commons)}#improvement-{improvement.number}"
+    return f"/commons/{commons.slug}/improvements/{improvement.number}#pledges"
 
 
 async def _matches_by_pledge(
@@ -249,7 +246,7 @@ async def pledge_section(
         "pledge_rows": rows,
         "pledge_organisations": await can.organisations_of(session, account) if open_ else [],
         "pledge_open": open_,
-        "pledge_status_label": status_label,
+        "pledge_status_label": pledge_status_label,
     }
 
 
@@ -411,7 +408,7 @@ async def pledge_make(request: Request) -> Response:
             amount=money(cents, improvement.currency),
         ),
     )
-    return RedirectResponse(f"{_improvement_url(commons, improvement)}#pledges", status_code=303)
+    return RedirectResponse(_pledges_url(commons, improvement), status_code=303)
 
 
 # Acting on a pledge.
@@ -436,9 +433,7 @@ async def pledge_cancel(request: Request) -> Response:
         except InvalidFields as error:
             raise HTTPException(409, error.errors[0].message) from None
     flash(request, _("The pledge is cancelled."))
-    return RedirectResponse(
-        f"{_improvement_url(ctx.commons, ctx.improvement)}#pledges", status_code=303
-    )
+    return RedirectResponse(_pledges_url(ctx.commons, ctx.improvement), status_code=303)
 
 
 async def pledge_refund(request: Request) -> Response:
@@ -464,9 +459,7 @@ async def pledge_refund(request: Request) -> Response:
         except InvalidFields as error:
             raise HTTPException(409, error.errors[0].message) from None
     flash(request, _("The pledge is marked as refunded."))
-    return RedirectResponse(
-        f"{_improvement_url(ctx.commons, ctx.improvement)}#pledges", status_code=303
-    )
+    return RedirectResponse(_pledges_url(ctx.commons, ctx.improvement), status_code=303)
 
 
 def _payment_page(
@@ -541,9 +534,7 @@ async def pledge_payment(request: Request) -> Response:
                 return _payment_page(request, ctx, form, errors, 409)
             return _payment_page(request, ctx, form, errors, 422)
     flash(request, _("The payment is recorded."))
-    return RedirectResponse(
-        f"{_improvement_url(ctx.commons, ctx.improvement)}#pledges", status_code=303
-    )
+    return RedirectResponse(_pledges_url(ctx.commons, ctx.improvement), status_code=303)
 
 
 async def pledge_receipt(request: Request) -> Response:

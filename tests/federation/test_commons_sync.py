@@ -369,6 +369,23 @@ async def test_activities_about_other_things_pass_through(pair: Pair) -> None:
     assert await rows(a, Commons) == []
 
 
+async def test_nul_characters_in_a_remote_commons_are_dropped_on_every_database(
+    pair: Pair,
+) -> None:
+    """PostgreSQL cannot store a NUL in text: a Group holding some used to fail there."""
+    a, b, _network = pair
+    await a_follows_b(a, b)
+    uri = f"{b.base_url}/commons/nul"
+    name, summary = "Yes\x00Wiki", "<p>Un wiki\x00 partagé</p>"
+    await send(b, a, "Create", group(id=uri, preferredUsername="nul", name=name, summary=summary))
+
+    [item] = [i for i in await rows(a, InboxItem) if i.type == "Create"]
+    assert item.state == InboxState.DONE, item.error
+    copy = await copy_of(a, uri)
+    assert copy is not None
+    assert (copy.name, copy.summary) == ("YesWiki", "Un wiki partagé")
+
+
 # --- Documents, checked -------------------------------------------------------------------------
 
 

@@ -82,18 +82,20 @@ def test_410_is_gone_with_its_host() -> None:
     assert outcome(410, 3, NOW, random.Random(1)) == Outcome(DeliveryState.GONE, None, True)
 
 
-@pytest.mark.parametrize("status", [None, 408, 429, 500, 502, 503, 504, 599])
-def test_no_answer_429_and_5xx_are_tried_again(status: int | None) -> None:
+@pytest.mark.parametrize("status", [None, 401, 408, 429, 500, 502, 503, 504, 599])
+def test_no_answer_401_429_and_5xx_are_tried_again(status: int | None) -> None:
+    """401 too: the receiver may have failed to fetch our actor, or hold an old key."""
     result = outcome(status, 1, NOW, random.Random(1))
     assert result.state == DeliveryState.NEW and not result.host_gone
     assert result.next_attempt_at is not None and result.next_attempt_at > NOW
 
 
 @pytest.mark.parametrize(
-    "status", [100, 301, 302, 303, 307, 308, 400, 401, 403, 404, 405, 413, 422, 451, 600]
+    "status", [100, 301, 302, 303, 307, 308, 400, 403, 404, 405, 413, 422, 451, 501, 600]
 )
 def test_other_answers_fail_at_once(status: int) -> None:
-    """3xx included: redirects are not followed on POST, so retrying cannot deliver."""
+    """3xx included: redirects are not followed on POST, so retrying cannot deliver; 501
+    too: the server does not implement inboxes."""
     assert outcome(status, 1, NOW, random.Random(1)) == Outcome(DeliveryState.FAILED, None)
 
 
