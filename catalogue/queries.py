@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
 
@@ -372,3 +373,16 @@ async def uses_of(
         )
     ).all()
     return list(rows)
+
+
+async def figures_changed_at(session: AsyncSession, commons_id: int) -> datetime | None:
+    """When the commons' usage figures last moved: its latest declaration made or withdrawn
+    (None without any). A copy elsewhere orders the versions it receives by this as well as
+    by the commons' own edits, or a late delivery would bring back older counts."""
+    made = func.max(col(Declaration.created_at))
+    withdrawn = func.max(col(Declaration.withdrawn_at))
+    row = (
+        await session.exec(select(made, withdrawn).where(Declaration.commons_id == commons_id))
+    ).one()
+    times = [moment for moment in row if moment is not None]
+    return max(times) if times else None

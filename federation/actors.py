@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalogue.commons import Commons, CommonsTag
 from catalogue.organisations import Organisation
+from catalogue.queries import figures_changed_at
 from federation.commons_documents import commons_properties
 from federation.context import FederationConfig
 from federation.keys import ed25519_key_id, main_key_id
@@ -107,8 +108,13 @@ def organisation_actor(organisation: Organisation) -> LocalActor:
 
 
 def commons_actor(
-    commons: Commons, config: FederationConfig, tags: Sequence[str] = ()
+    commons: Commons,
+    config: FederationConfig,
+    tags: Sequence[str] = (),
+    figures_changed_at: datetime | None = None,
 ) -> LocalActor:
+    """``updated``: the later of the commons' last edit and ``figures_changed_at`` (its usage
+    counts are in the document, and copies keep the newest version by this time)."""
     icon = f"{config.base_url}{LOGO_PATH}{commons.logo}" if commons.logo else None
     return LocalActor(
         uri=commons.uri,
@@ -119,7 +125,7 @@ def commons_actor(
         url=commons.uri,
         icon_url=icon,
         published=commons.created_at,
-        updated=commons.updated_at,
+        updated=max(commons.updated_at, figures_changed_at or commons.updated_at),
         properties=commons_properties(commons, tags, config.base_url),
     )
 
@@ -127,10 +133,13 @@ def commons_actor(
 async def tagged_commons_actor(
     session: AsyncSession, commons: Commons, config: FederationConfig
 ) -> LocalActor:
-    """The commons' actor with its tags, which live in rows of their own."""
+    """The commons' actor with its tags and the time of its figures, which live in rows of
+    their own."""
+    assert commons.id is not None
     query = select(CommonsTag.tag).where(CommonsTag.commons_id == commons.id)
     tags = (await session.exec(query.order_by(col(CommonsTag.tag)))).all()
-    return commons_actor(commons, config, list(tags))
+    figures = await figures_changed_at(session, commons.id)
+    return commons_actor(commons, config, list(tags), figures)
 
 
 def _visible_local_commons() -> Any:
@@ -246,7 +255,9 @@ def actor_document(actor: LocalActor, key: ActorKey, config: FederationConfig) -
     if actor.icon_url:
         document["icon"] = _icon(actor.icon_url)
     if actor.updated is not None:
-        document["updated"] = as_time(actor.updated)
+        # A commons' figures may move twice in a second, and its copies keep the newest.
+        precise = actor.kind == ActorKind.COMMONS
+        document["updated"] = (as_precise_time if precise else as_time)(actor.updated)
     if actor.properties:
         # Our terms (commonsKind, licence…) are defined by the context this instance serves.
         document["@context"].append(context_url(config))

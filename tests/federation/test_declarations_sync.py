@@ -23,6 +23,7 @@ from catalogue.commons import Commons
 from catalogue.declarations import Declaration
 from catalogue.organisations import Organisation
 from federation.commons_feed import CommonsChange, publish_commons_change
+from federation.commons_sync import apply_commons_document
 from federation.declarations_feed import (
     Counts,
     announce_counts,
@@ -243,6 +244,27 @@ async def test_a_own_organisation_declares_and_b_copy_follows(pair: Pair) -> Non
     assert declaration.id is not None
     await withdraw_locally(a, declaration.id)
     await drain(a, b)
+    assert await counts(b, commons.uri) == (0, 0)
+
+
+async def test_figures_delivered_out_of_order_leave_the_newest_on_the_copy(pair: Pair) -> None:
+    """Each Update(Group) carries the time its figures moved: a late delivery of older
+    counts changes nothing, though the commons itself was not edited in between."""
+    a, b, _network = pair
+    commons = await b_follows_a_with_commons(pair)
+    declaration = await declare_locally(a, "lieu", commons.uri)
+    assert declaration.id is not None
+    await withdraw_locally(a, declaration.id)
+    updates = [json.loads(r.body) for r in await rows(a, OutboxActivity) if r.type == "Update"]
+    groups = [u for u in updates if u["object"].get("type") == "Group"]
+    assert [g["object"]["usesCount"] for g in groups] == [1, 0]
+    assert groups[0]["object"]["updated"] < groups[1]["object"]["updated"]
+
+    async with b.federation.sessions() as session:
+        for update in reversed(groups):  # the newest first, then the older one, late
+            await apply_commons_document(session, update["object"], update["actor"])
+        await session.commit()
+
     assert await counts(b, commons.uri) == (0, 0)
 
 
