@@ -90,10 +90,18 @@ async def improvement_on(peer: Peer, budget: str = "4000") -> Improvement:
         )
         await publish_commons_change(session, peer.federation, commons, CommonsChange.CREATED)
         await session.commit()
+    return await another_improvement_on(peer, budget, "Export PDF")
+
+
+async def another_improvement_on(peer: Peer, budget: str, title: str) -> Improvement:
+    """One more open improvement of ``peer``'s commons ``yeswiki``, announced."""
+    async with peer.federation.sessions() as session:
+        commons = await ops.get_local_commons(session, "yeswiki")
+        assert commons is not None
         improvement = await ops.create_improvement(
             session,
             commons,
-            validate_improvement({"title": "Export PDF", "description": "", "budget": budget}),
+            validate_improvement({"title": title, "description": "", "budget": budget}),
             base_url=peer.base_url,
             currency="EUR",
             provider_id=None,

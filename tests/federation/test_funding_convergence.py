@@ -39,6 +39,7 @@ from peers import Peer, rows
 from pledging_peers import (
     EN,
     Network,
+    another_improvement_on,
     drain,
     follows,
     improvement_on,
@@ -53,7 +54,7 @@ from catalogue import operations as ops
 from catalogue.columns import utcnow
 from catalogue.commons import Commons
 from catalogue.errors import InvalidFields
-from catalogue.improvements import Improvement, validate_improvement
+from catalogue.improvements import Improvement
 from federation.improvements_feed import publish_improvement_changes
 from federation.models import Delivery, DeliveryState, FetchFailure, InboxItem, InboxState
 from federation.pledges_feed import (
@@ -110,25 +111,6 @@ async def announce_funding(peer: Peer, improvement_id: int | None = None) -> Non
         ids = [improvement_id] if improvement_id is not None else []
         await publish_improvement_changes(session, peer.federation, EN, ids, funding=True)
         await session.commit()
-
-
-async def second_improvement(a: Peer, budget: str) -> Improvement:
-    """Another open improvement of a's commons ``yeswiki``, announced as the page does."""
-    async with a.federation.sessions() as session:
-        commons = await ops.get_local_commons(session, "yeswiki")
-        assert commons is not None
-        improvement = await ops.create_improvement(
-            session,
-            commons,
-            validate_improvement({"title": "Accessibilité", "description": "", "budget": budget}),
-            base_url=a.base_url,
-            currency="EUR",
-            provider_id=None,
-            creator_id=None,
-        )
-        await ops.change_status(session, improvement, "open")
-    await announce_funding(a, improvement.id)
-    return improvement
 
 
 async def local_program(a: Peer) -> None:
@@ -437,7 +419,7 @@ async def test_random_funding_converges_on_every_instance(network: Network, seed
     a, b, c, d, _peers = network
     rng = random.Random(seed)
     first = await improvement_on(a, budget=str(rng.choice([2500, 4000, 6000])))
-    second = await second_improvement(a, str(rng.choice([1500, 3000])))
+    second = await another_improvement_on(a, str(rng.choice([1500, 3000])), "Accessibilité")
     run = Run(network, seed, [first.uri, second.uri])
     await local_program(a)
     await program_on(c, "a.test,b.test")
