@@ -315,6 +315,27 @@ async def test_a_pass_claims_and_writes_in_batches(
     assert len(second) <= 2 * 40  # statements and commits; it was about ten a row
 
 
+async def test_a_401_is_tried_again_until_the_inbox_can_check_the_signature(
+    database: Database, federation: Federation, inboxes: SlowInboxes
+) -> None:
+    """The receiver could not fetch our actor (or held an old key): later it can."""
+    await queue(database, ["https://picky.example/inbox"])
+    clock = Clock()
+    inboxes.statuses["picky.example"] = 401
+
+    assert await Worker(federation, clock=clock).deliver_due() == 1
+    [row] = await deliveries(database)
+    assert (row.state, row.attempts, row.last_status) == (DeliveryState.NEW, 1, 401)
+    assert row.next_attempt_at is not None and row.next_attempt_at > clock.now
+
+    inboxes.statuses["picky.example"] = 202
+    clock.now = row.next_attempt_at + timedelta(seconds=1)
+    assert await Worker(federation, clock=clock).deliver_due() == 1
+    [row] = await deliveries(database)
+    assert (row.state, row.attempts) == (DeliveryState.SENT, 2)
+    assert len(inboxes.received) == 2
+
+
 async def test_a_410_stops_the_passes_other_sends_to_its_host(
     database: Database, inboxes: SlowInboxes
 ) -> None:
