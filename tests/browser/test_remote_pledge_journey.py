@@ -211,8 +211,12 @@ def test_a_cooperative_pledges_to_a_remote_commons(
         "Your €250 brings no matching funds at the moment."
     )
     page.get_by_role("button", name="Confirm").click()
-    expect(page).to_have_url(re.compile(rf"/commons/yeswiki@{re.escape(origin)}#pledges$"))
+    expect(page).to_have_url(re.compile(rf"/commons/yeswiki@{re.escape(origin)}#improvement-\d+$"))
     expect(page.get_by_role("status")).to_have_text(f"{COOPERATIVE} pledges €250. Thank you!")
+    # Back on the improvement's card, which lists the pledge made here.
+    anchor = page.url.rsplit("#", 1)[1]
+    expect(page.locator(f"#{anchor}").get_by_role("heading", name=NEW)).to_be_visible()
+    expect(chosen.locator(".pledges-here")).to_contain_text(f"{COOPERATIVE}: €250 · Pledged")
 
     # A accepted it: its own page lists the cooperative, from B, and counts the money.
     with database(cae) as db:
