@@ -100,7 +100,7 @@ async def test_a_commons_actor_carries_our_terms(session: AsyncSession) -> None:
     ]
     assert document["content"] == "<p>Un <strong>wiki</strong>.</p>"
     assert document["source"] == {"content": "Un **wiki**.", "mediaType": "text/markdown"}
-    assert document["updated"] == "2024-05-17T08:30:12Z"
+    assert document["updated"] == "2024-05-17T08:30:12.000000Z"  # to the microsecond: see Counts
 
 
 async def test_empty_values_are_left_out(session: AsyncSession) -> None:
