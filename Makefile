@@ -29,9 +29,9 @@ run: install
 	$(BIN)/terreau demo
 	$(BIN)/terreau serve --host $(HOST) --port $(PORT)
 
-## test: lint, type-check and run the whole suite
+## test: lint, type-check and run the whole suite, one worker per core (pytest-xdist)
 test: install-dev lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --durations=15
 
 lint: install-dev
 	$(BIN)/ruff check .
