@@ -38,7 +38,9 @@ COMMITMENT = "Commitment"
 TRANSFER = "transfer"
 #: Larger than any pledge Terreau accepts (pledges.operations.MAX_PLEDGE_CENTS), within a bigint.
 MAX_AMOUNT_CENTS = 10_000_000_00
-STATUSES = frozenset(status.value for status in PledgeStatus)
+#: What a Commitment may say. Not ``refused``: that is the commons' ``Reject``, recorded only
+#: where the pledge was made.
+STATUSES = frozenset(s.value for s in PledgeStatus if s is not PledgeStatus.REFUSED)
 #: A program's ratio as a match says it: a decimal string such as "1" or "0.5".
 _RATIO = re.compile(r"\d{1,6}(\.\d{1,6})?")
 

@@ -15,7 +15,7 @@ Three places a pledge arrives at, three rules:
   Then its matching programs match it, with their eligibility by instance and their manual
   approvals: a pledge relayed by some other instance, or without a valid proof, is refused;
 - **the organisation's instance** hears the ``Accept`` of its own pledge (nothing to do) or
-  the ``Reject`` (the pledge is cancelled there).
+  the ``Reject`` (the pledge is refused there: it counts nowhere; paid already, a refund due).
 
 A funder that follows a commons' instance late reads the Accepts back from the commons'
 outboxes (``back_fill``), as improvements are read back.
@@ -551,8 +551,9 @@ async def back_fill(session: AsyncSession, federation: Federation, actor_uri: st
 async def on_rejected_pledge(
     session: AsyncSession, federation: Federation, reject: dict[str, Any], item: InboxItem
 ) -> None:
-    """The improvement's instance refused our pledge (over budget, closed…): cancelled here
-    too, so our figures and programs agree with the commons'."""
+    """The improvement's instance refused our pledge (over budget, closed…): refused here
+    too, so our figures and programs agree with the commons'. One paid before the Reject
+    came back (the commons' instance was out of reach for a while) is then a refund due."""
     carrier = reject.get("object")
     if not (
         isinstance(carrier, dict)
@@ -566,9 +567,11 @@ async def on_rejected_pledge(
     if host_of(commitment.improvement) != host_of(item.actor_uri):
         raise Unusable("only the improvement's own instance may refuse a pledge to it")
     pledge = await pledge_ops.pledge_by_uri(session, commitment.uri)
-    if pledge is None or pledge.origin is not None or pledge.status != PledgeStatus.PLEDGED:
+    if pledge is None or pledge.origin is not None:
         return
-    log.info("our pledge %s refused by %s: %s", pledge.uri, item.actor_uri, reject.get("summary"))
-    await pledge_ops.cancel_pledge(
+    reason = reject.get("summary")
+    if await pledge_ops.refuse_pledge(
         session, pledge, base_url=federation.config.base_url, commit=False
-    )
+    ):
+        due = ", refund due" if pledge.refund_due else ""
+        log.info("our pledge %s refused by %s%s: %s", pledge.uri, item.actor_uri, due, reason)

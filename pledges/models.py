@@ -18,6 +18,9 @@ class PledgeStatus(StrEnum):
     PAID = "paid"
     CANCELLED = "cancelled"
     REFUNDED = "refunded"
+    # The commons' instance answered Reject (over budget, closed…): set only where the pledge
+    # was made, never said in a Commitment. A refused pledge that was paid is a refund due.
+    REFUSED = "refused"
 
 
 PLEDGE_STATUS_LABELS = {
@@ -25,6 +28,7 @@ PLEDGE_STATUS_LABELS = {
     PledgeStatus.PAID: N_("Paid"),
     PledgeStatus.CANCELLED: N_("Cancelled"),
     PledgeStatus.REFUNDED: N_("Refunded"),
+    PledgeStatus.REFUSED: N_("Refused by the commons"),
 }
 # Pledges that count: for the funded amount and for matching.
 LIVE_STATUSES = (PledgeStatus.PLEDGED, PledgeStatus.PAID)
@@ -63,6 +67,11 @@ class Pledge(SQLModel, table=True):
     changed_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )
+
+    @property
+    def refund_due(self) -> bool:
+        """Paid, then refused by the commons: the money is to be given back."""
+        return self.status == PledgeStatus.REFUSED and self.paid_on is not None
 
 
 class ProgramStatus(StrEnum):

@@ -8,6 +8,7 @@ payments; a funder's admins for programs); these check what is valid.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -136,15 +137,17 @@ async def estimate(
 async def _change_status(
     session: AsyncSession,
     pledge: Pledge,
-    allowed_from: PledgeStatus,
+    allowed_from: Callable[[Pledge], bool],
     target: PledgeStatus,
     base_url: str,
     message: str,
     commit: bool = True,
 ) -> None:
+    """Move ``pledge`` to ``target`` if ``allowed_from`` says so of it as stored now (read
+    under the ledger lock: two hands on one pledge cannot both change it), and recompute."""
     await take_ledger_lock(session)
     await session.refresh(pledge)
-    if pledge.status != allowed_from:
+    if not allowed_from(pledge):
         raise _refuse("status", message)
     pledge.status = target
     pledge.changed_at = utcnow()
@@ -155,13 +158,17 @@ async def _change_status(
         await session.commit()
 
 
+def _status_is(*statuses: PledgeStatus) -> Callable[[Pledge], bool]:
+    return lambda pledge: pledge.status in statuses
+
+
 async def cancel_pledge(
     session: AsyncSession, pledge: Pledge, *, base_url: str, commit: bool = True
 ) -> None:
     await _change_status(
         session,
         pledge,
-        PledgeStatus.PLEDGED,
+        _status_is(PledgeStatus.PLEDGED),
         PledgeStatus.CANCELLED,
         base_url,
         N_("Only a pledge not yet paid can be cancelled."),
@@ -172,15 +179,39 @@ async def cancel_pledge(
 async def refund_pledge(
     session: AsyncSession, pledge: Pledge, *, base_url: str, commit: bool = True
 ) -> None:
+    """Record that a paid pledge's money went back: one the organisation took back, or one
+    the commons refused after it was paid (``Pledge.refund_due``)."""
     await _change_status(
         session,
         pledge,
-        PledgeStatus.PAID,
+        lambda held: held.status == PledgeStatus.PAID or held.refund_due,
         PledgeStatus.REFUNDED,
         base_url,
         N_("Only a paid pledge can be refunded."),
         commit,
     )
+
+
+async def refuse_pledge(
+    session: AsyncSession, pledge: Pledge, *, base_url: str, commit: bool = True
+) -> bool:
+    """The commons' instance refused a pledge made here to its improvement: it no longer
+    counts or is matched here either, so that every instance shows the same totals. A paid
+    one keeps its payment and becomes a refund due. Whether it changed: a pledge cancelled
+    or refunded meanwhile stays so."""
+    try:
+        await _change_status(
+            session,
+            pledge,
+            _status_is(PledgeStatus.PLEDGED, PledgeStatus.PAID),
+            PledgeStatus.REFUSED,
+            base_url,
+            N_("Only a pledge not yet cancelled or refunded can be refused."),
+            commit,
+        )
+    except InvalidFields:
+        return False
+    return True
 
 
 async def record_payment(
@@ -205,7 +236,7 @@ async def record_payment(
     await _change_status(
         session,
         pledge,
-        PledgeStatus.PLEDGED,
+        _status_is(PledgeStatus.PLEDGED),
         PledgeStatus.PAID,
         base_url,
         N_("Only a pledge not yet paid can be marked as paid."),

@@ -8,12 +8,14 @@ a matching program, and read back what each instance counts.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 from peers import Peer, Peers, local_organisation, rows
 from peers import drain as drain_peers
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalogue import operations as ops
 from catalogue.columns import utcnow
@@ -144,15 +146,46 @@ async def pledge_from(peer: Peer, slug: str, improvement_uri: str, cents: int) -
         return made
 
 
-async def cancel_on(peer: Peer, pledge_id: int | None) -> None:
+async def _changed_on(
+    peer: Peer, pledge_id: int | None, change: Callable[[AsyncSession, Pledge], Awaitable[None]]
+) -> None:
+    """What a pledge's page does: look up where the news goes, change it, queue the Update."""
     federation = peer.federation
     async with federation.sessions() as session:
         pledge = await session.get(Pledge, pledge_id)
         assert pledge is not None
         inboxes = await inboxes_of(session, federation, pledge)
-        await pledge_ops.cancel_pledge(session, pledge, base_url=peer.base_url, commit=False)
+        await change(session, pledge)
         await publish_pledge_status(session, federation, pledge, inboxes)
         await session.commit()
+
+
+async def cancel_on(peer: Peer, pledge_id: int | None) -> None:
+    async def cancel(session: AsyncSession, pledge: Pledge) -> None:
+        await pledge_ops.cancel_pledge(session, pledge, base_url=peer.base_url, commit=False)
+
+    await _changed_on(peer, pledge_id, cancel)
+
+
+async def record_paid(session: AsyncSession, pledge: Pledge, base_url: str) -> None:
+    """An admin records the pledge as paid by transfer today (no commit)."""
+    await pledge_ops.record_payment(
+        session,
+        pledge,
+        paid_on=utcnow().date(),
+        method="virement",
+        reference="",
+        recorded_by_id=None,
+        base_url=base_url,
+        commit=False,
+    )
+
+
+async def pay_on(peer: Peer, pledge_id: int | None) -> None:
+    async def pay(session: AsyncSession, pledge: Pledge) -> None:
+        await record_paid(session, pledge, peer.base_url)
+
+    await _changed_on(peer, pledge_id, pay)
 
 
 async def pledges_on(peer: Peer) -> list[Pledge]:

@@ -48,7 +48,7 @@ from instance.outgoing import (
 from instance.security import CSRF_FIELD, CSRF_HEADER, check_csrf
 from instance.sessions import current_account, flash, require_account
 from instance.templating import render
-from pledges.models import PLEDGE_STATUS_LABELS, Pledge
+from instance.views.pledge_lists import local_pledges_by_improvement, pledge_status_label
 from pledges.operations import commons_changed
 
 # The catalogue shows fewer cards per page than settings.limits.page_size: each card is large.
@@ -276,33 +276,6 @@ def address_of(commons: Commons) -> str:
     return f"{commons.slug}@{commons.origin}" if commons.origin else commons.slug
 
 
-def pledge_status_label(status: str) -> str:
-    """A pledge's status in the reader's language."""
-    for key, label in PLEDGE_STATUS_LABELS.items():
-        if key == status:
-            return _(label)
-    return status
-
-
-async def local_pledges_by_improvement(
-    session: AsyncSession, improvement_ids: list[int]
-) -> dict[int, list[tuple[Pledge, Organisation]]]:
-    """The pledges this instance's organisations made to these improvements, oldest first, by
-    improvement: a remote commons' page shows them (its origin counts them, not us)."""
-    found: dict[int, list[tuple[Pledge, Organisation]]] = {}
-    if not improvement_ids:
-        return found
-    query = (
-        select(Pledge, Organisation)
-        .join(Organisation, col(Organisation.id) == col(Pledge.organisation_id))
-        .where(col(Pledge.improvement_id).in_(improvement_ids), col(Organisation.origin).is_(None))
-        .order_by(col(Pledge.pledged_at), col(Pledge.id))
-    )
-    for pledge, organisation in (await session.exec(query)).all():
-        found.setdefault(pledge.improvement_id, []).append((pledge, organisation))
-    return found
-
-
 async def remote_commons_page(
     request: Request,
     session: AsyncSession,
@@ -326,7 +299,13 @@ async def remote_commons_page(
             "commons": commons,
             "tags": tags,
             "improvements": improvements,
-            "local_pledges": await local_pledges_by_improvement(session, shown),
+            "local_pledges": await local_pledges_by_improvement(
+                session,
+                shown,
+                my_organisation_ids={o.id for o in mine},
+                treasurer=account is not None
+                and (account.is_admin or await can.can_edit(session, account, commons)),
+            ),
             "pledge_status_label": pledge_status_label,
             "my_organisations": mine,
             "my_declarations": await _active_declarations(session, commons, mine),

@@ -24,7 +24,7 @@ from instance.i18n import gettext as _
 from instance.outgoing import announce_profile
 from instance.sessions import current_account, flash, require_account
 from instance.templating import render
-from instance.views.commons import pledge_status_label
+from instance.views.pledge_lists import pledge_status_label
 from instance.views.pledges import pledges_of_organisation
 
 FIELDS = ("name", "slug", "kind", "description", "website", "territory", "siret")

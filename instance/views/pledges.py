@@ -34,12 +34,8 @@ from instance.i18n import gettext as _
 from instance.outgoing import announce_improvements, commit_pledge, pledge_inboxes
 from instance.sessions import current_account, flash, require_account
 from instance.templating import render
-from instance.views.commons import (
-    address_of,
-    load_commons,
-    load_remote_commons,
-    pledge_status_label,
-)
+from instance.views.commons import address_of, load_commons, load_remote_commons
+from instance.views.pledge_lists import PledgeActions, pledge_actions, pledge_status_label
 from pledges import operations as pledge_ops
 from pledges.models import (
     Match,
@@ -203,10 +199,7 @@ class PledgeRow:
     pledge: Pledge
     organisation: Organisation
     matches: list[tuple[Match, MatchingProgram, Organisation]] = field(default_factory=list)
-    can_cancel: bool = False
-    can_pay: bool = False
-    can_refund: bool = False
-    can_see_receipt: bool = False
+    actions: PledgeActions = field(default_factory=PledgeActions)
 
 
 async def pledge_section(
@@ -229,16 +222,12 @@ async def pledge_section(
     rows = []
     for pledge in pledges:
         member = pledge.organisation_id in mine
-        ours = pledge.origin is None  # a copy's payment is recorded where it was made
         rows.append(
             PledgeRow(
                 pledge,
                 organisations[pledge.organisation_id],
                 matches.get(pledge.id or 0, []),
-                can_cancel=member and pledge.status == PledgeStatus.PLEDGED,
-                can_pay=treasurer and ours and pledge.status == PledgeStatus.PLEDGED,
-                can_refund=treasurer and ours and pledge.status == PledgeStatus.PAID,
-                can_see_receipt=(member or treasurer) and pledge.status == PledgeStatus.PAID,
+                pledge_actions(pledge, member=member, treasurer=treasurer),
             )
         )
     open_ = improvement.status == ImprovementStatus.OPEN
@@ -449,13 +438,21 @@ async def pledge_refund(request: Request) -> Response:
             )
         if pledge.origin is not None:
             raise HTTPException(409, MADE_ELSEWHERE)
-        inboxes = await pledge_inboxes(request, session, ctx.organisation, ctx.commons)
+        # A refused pledge counted nowhere, and the commons' instance never held it: its
+        # refund is news to no one but this instance's books.
+        refused = pledge.status == PledgeStatus.REFUSED
+        inboxes = (
+            [] if refused else await pledge_inboxes(request, session, ctx.organisation, ctx.commons)
+        )
         try:
             await pledge_ops.refund_pledge(
                 session, pledge, base_url=settings.instance.base_url, commit=False
             )
-            await commit_pledge(request, session, pledge, inboxes=inboxes, made=False)
-            await announce_improvements(request, session, [pledge.improvement_id], funding=True)
+            if refused:
+                await session.commit()
+            else:
+                await commit_pledge(request, session, pledge, inboxes=inboxes, made=False)
+                await announce_improvements(request, session, [pledge.improvement_id], funding=True)
         except InvalidFields as error:
             raise HTTPException(409, error.errors[0].message) from None
     flash(request, _("The pledge is marked as refunded."))

@@ -85,6 +85,7 @@ def test_the_quantity_is_optional_for_other_servers() -> None:
         ({"currency": "XYZ"}, "currency"),
         ({"currency": None}, "currency"),
         ({"status": "promised"}, "status"),
+        ({"status": "refused"}, "status"),  # the commons' Reject says that, never a Commitment
         ({"status": ...}, "status"),
         ({"id": "ftp://cae.example/p"}, "id"),
         ({"provider": ...}, "provider"),

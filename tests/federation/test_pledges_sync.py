@@ -29,6 +29,7 @@ from pledging_peers import (
     matches_on,
     organisation,
     origin_funded,
+    pay_on,
     pledge_from,
     pledges_on,
     program_on,
@@ -49,7 +50,7 @@ from federation.pledges_feed import (
     signed_by,
 )
 from pledges import operations as pledge_ops
-from pledges.models import MatchingProgram
+from pledges.models import MatchingProgram, Pledge, PledgeStatus
 
 # --- Two instances: b's member pledges to a's improvement ---------------------------------------
 
@@ -117,19 +118,24 @@ async def test_replays_change_nothing(pair: Pair) -> None:
     assert len(sent(await rows(a, OutboxActivity), "Accept")) == accepts
 
 
-async def test_a_pledge_over_the_budget_is_rejected_and_cancelled_where_it_was_made(
-    pair: Pair,
-) -> None:
-    a, b, _network = pair
-    improvement = await pair_with_improvement(pair)
+async def most_taken_on_a(a: Peer, improvement: Improvement) -> None:
+    """a's own member pledges 3 800 € of the 4 000 € budget: b's copy does not know yet."""
     await organisation(a, "lieu")
-    async with a.federation.sessions() as session:  # a's own member took most of it already
+    async with a.federation.sessions() as session:
         giver = await ops.get_local_organisation(session, "lieu")
         stored = await session.get(Improvement, improvement.id)
         assert giver is not None and stored is not None
         await pledge_ops.make_pledge(
             session, giver, stored, 380_000, base_url=a.base_url, created_by_id=None
         )
+
+
+async def test_a_pledge_over_the_budget_is_rejected_and_refused_where_it_was_made(
+    pair: Pair,
+) -> None:
+    a, b, _network = pair
+    improvement = await pair_with_improvement(pair)
+    await most_taken_on_a(a, improvement)
     made = await pledge_from(b, "oxalis", improvement.uri, 50_000)  # b does not know yet
     await drain(a, b)
 
@@ -140,8 +146,49 @@ async def test_a_pledge_over_the_budget_is_rejected_and_cancelled_where_it_was_m
     assert "Only 200.00 EUR is still needed." in offer.error
     [reject] = sent(await rows(a, OutboxActivity), "Reject")
     assert reject["object"]["object"]["id"] == made.uri
-    assert [p.status for p in await pledges_on(b)] == ["cancelled"]
+    [refused] = await pledges_on(b)
+    assert refused.status == PledgeStatus.REFUSED and not refused.refund_due
+    assert await funded(b, improvement.uri) == (0, 0)
     assert not [o for o in await rows(a, Organisation) if o.origin == "b.test"]
+
+
+async def test_a_pledge_paid_before_its_refusal_came_back_is_a_refund_due_counted_nowhere(
+    pair: Pair,
+) -> None:
+    """b records the payment while a has not answered yet (a was out of reach): the Reject
+    then makes it a refund due on b. It counts nowhere, and b's own program lets its match
+    go, so every instance shows a's totals."""
+    a, b, _network = pair
+    improvement = await pair_with_improvement(pair)
+    await most_taken_on_a(a, improvement)
+    await program_on(b, "a.test,b.test")
+    made = await pledge_from(b, "oxalis", improvement.uri, 50_000)
+    assert await matches_on(b) == {made.uri: 50_000}
+    await pay_on(b, made.id)
+    await drain(a, b)
+
+    [refused] = await pledges_on(b)
+    assert refused.status == PledgeStatus.REFUSED and refused.refund_due
+    assert refused.paid_on is not None and refused.payment_method == "virement"
+    assert not {uri: cents for uri, cents in (await matches_on(b)).items() if cents}
+    assert await funded(b, improvement.uri) == (0, 0)
+    assert await funded(a, improvement.uri) == (380_000, 0)
+    await announce(a, improvement.id)
+    await drain(a, b)
+    assert await origin_funded(b, improvement.uri) == 380_000
+    # The Update (paid) that reached a first is about a pledge a never took: not applied.
+    [paid] = await items(a, "Update")
+    assert paid.state != InboxState.DONE
+    assert [p.origin for p in await pledges_on(a)] == [None]
+
+    # A Reject replayed, or one for a pledge refunded since, changes nothing.
+    async with b.federation.sessions() as session:
+        held = await session.get(Pledge, made.id)
+        assert held is not None
+        assert not await pledge_ops.refuse_pledge(session, held, base_url=b.base_url)
+        await pledge_ops.refund_pledge(session, held, base_url=b.base_url)
+        assert not await pledge_ops.refuse_pledge(session, held, base_url=b.base_url)
+        assert held.status == PledgeStatus.REFUNDED
 
 
 async def send_offer(b: Peer, a: Peer, commitment: dict[str, Any]) -> InboxItem:
