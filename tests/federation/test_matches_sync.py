@@ -205,14 +205,10 @@ async def test_the_improvement_s_instance_counts_the_funder_s_match(network: Net
     assert await origin_funded(c, improvement.uri) == 120_000
 
 
-async def test_a_smaller_match_is_an_update_and_a_released_one_a_delete(
-    network: Network,
-) -> None:
-    a, b, c, _d, _peers = network
-    improvement, pledge = await funded_network(network)
-
-    async with c.federation.sessions() as session:
-        program = (await rows(c, MatchingProgram))[0]
+async def cap_contributors(funder: Peer, euros: str) -> None:
+    """The funder's admin sets its program's cap per contributor."""
+    async with funder.federation.sessions() as session:
+        program = (await rows(funder, MatchingProgram))[0]
         await pledge_ops.update_program(
             session,
             program,
@@ -220,13 +216,54 @@ async def test_a_smaller_match_is_an_update_and_a_released_one_a_delete(
                 "name": program.name,
                 "ratio": "1",
                 "budget": "20000",
-                "per_contributor_cap": "300",
+                "per_contributor_cap": euros,
                 "starts": program.starts_at.isoformat(),
                 "ends": program.ends_at.isoformat(),
                 "eligible_instances": "a.test,b.test",
             },
-            base_url=c.base_url,
+            base_url=funder.base_url,
         )
+
+
+async def test_two_funders_matches_count_only_within_the_budget(network: Network) -> None:
+    """c and d each match b's 700 € pledge with 500 €, each blind to the other: 1,700 € for
+    a budget of 1,500 €. a, which sees both, counts them up to the budget; every copy shows
+    that total, and a pledge has no room left."""
+    a, b, c, d, _peers = network
+    improvement = await improvement_on(a, budget="1500")
+    for funder in (c, d):
+        await program_on(funder, "a.test,b.test")
+    for follower in (b, c, d):
+        await follows(follower, a)
+    await organisation(b, "oxalis", "cae")
+    pledge = await pledge_from(b, "oxalis", improvement.uri, 70_000)
+    await drain(a, b, c, d)
+
+    assert await matches_on(c) == await matches_on(d) == {pledge.uri: 50_000}
+    held = sorted((m.origin, m.amount_cents) for m in await rows(a, RemoteMatch))
+    assert held == [("c.test", 50_000), ("d.test", 50_000)]  # recorded as each funder said
+    assert await funded(a, improvement.uri) == (70_000, 80_000)  # counted up to the budget
+    for copy in (b, c, d):
+        assert await origin_funded(copy, improvement.uri) == 150_000
+    async with a.federation.sessions() as session:
+        stored = await session.get(Improvement, improvement.id)
+        assert stored is not None
+        assert await pledge_ops.still_needed(session, stored) == 0
+
+    # d lowers its cap to 200 €: with c's 500 €, 1,400 € in all, every euro counts.
+    await cap_contributors(d, "200")
+    await drain(a, b, c, d)
+    assert await funded(a, improvement.uri) == (70_000, 70_000)
+    assert await origin_funded(b, improvement.uri) == 140_000
+
+
+async def test_a_smaller_match_is_an_update_and_a_released_one_a_delete(
+    network: Network,
+) -> None:
+    a, b, c, _d, _peers = network
+    improvement, pledge = await funded_network(network)
+
+    await cap_contributors(c, "300")
     await drain(*network[:4])
     assert await matched_on_a(a, improvement.uri) == 30_000
     assert await origin_funded(b, improvement.uri) == 100_000
