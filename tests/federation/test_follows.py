@@ -15,6 +15,7 @@ from federation.follows import follow, resolve_actor, unfollow
 from federation.models import (
     Delivery,
     DeliveryState,
+    FetchFailure,
     Follower,
     Following,
     FollowState,
@@ -101,6 +102,53 @@ async def test_a_peer_down_for_a_while_gets_everything_once_back(pair: Pair) -> 
         json.loads(i.body)["object"]["name"] for i in await rows(a, InboxItem) if i.type == "Update"
     ]
     assert sorted(names) == ["YesWiki 0", "YesWiki 1", "YesWiki 2"]
+
+
+async def due_now(peer: Peer, model: Any, column: Any) -> None:
+    """Time passes on ``peer``: what waits until ``column`` waits no longer."""
+    async with peer.federation.sessions() as session:
+        await session.exec(update(model).values({column: utcnow()}))  # type: ignore[call-overload]
+        await session.commit()
+
+
+async def test_a_follow_b_cannot_check_yet_gets_401_and_goes_through_later(pair: Pair) -> None:
+    """b cannot fetch a's actor (a's server answers no GET for a while), so it cannot check
+    the Follow's signature: 401. a tries again; while b remembers the failed fetch it still
+    answers 401 without fetching; once that has passed it fetches, checks and accepts."""
+    a, b, network = pair
+    commons = await local_commons(b, "yeswiki", await local_organisation(b, "lieu"))
+    await a_follows(a, commons.uri)
+    network.down.add("a.test")  # only a's own server: a's worker still reaches b
+    await a.work()
+    await b.work()
+    [follow_row] = await rows(a, Delivery)
+    assert (follow_row.state, follow_row.attempts, follow_row.last_status) == (
+        DeliveryState.NEW,
+        1,
+        401,
+    )
+    assert follow_row.next_attempt_at is not None and follow_row.next_attempt_at > utcnow()
+    assert await rows(b, Follower) == [] and await rows(b, InboxItem) == []
+    [failure] = await rows(b, FetchFailure)
+    assert failure.uri.startswith("http://a.test/actor")
+
+    network.down.discard("a.test")
+    await due_now(a, Delivery, Delivery.next_attempt_at)
+    await a.work()  # b still remembers the failure: 401 again, no fetch
+    [follow_row] = await rows(a, Delivery)
+    assert (follow_row.state, follow_row.attempts, follow_row.last_status) == (
+        DeliveryState.NEW,
+        2,
+        401,
+    )
+
+    await due_now(b, FetchFailure, FetchFailure.retry_after)  # an hour later
+    await due_now(a, Delivery, Delivery.next_attempt_at)
+    await drain(a, b)
+    [follow_row, *_answers] = sorted(await rows(a, Delivery), key=lambda d: d.id)
+    assert (follow_row.state, follow_row.attempts) == (DeliveryState.SENT, 3)
+    assert [f.follower_uri for f in await rows(b, Follower)] == [a.base_url + "/actor"]
+    assert [f.state for f in await rows(a, Following)] == [FollowState.ACCEPTED]
 
 
 async def test_unfollowing_removes_the_follower_there(pair: Pair) -> None:
