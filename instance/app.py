@@ -95,6 +95,10 @@ def create_app(
         await database.dispose()
 
     routes = [
+        # First: other servers POST to the inboxes more often than people load pages, and
+        # Starlette tries routes in order (78 others before it cost 0.14 ms a request). No
+        # other route takes an inbox's path and method, so the order changes no answer.
+        *inbox.routes,
         *home.routes,
         *accounts.routes,
         *organisations.routes,
@@ -107,7 +111,6 @@ def create_app(
         *feeds.routes,
         *api.routes,
         *activitypub.routes,
-        *inbox.routes,
         *vocabulary.routes,
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
