@@ -7,6 +7,7 @@ web views, the API and later the command line ask the same questions the same wa
 - Members of a maintaining organisation edit the commons and manage its improvements.
 - Instance moderators (and admins) may edit any local commons, hide it and merge duplicates.
 - A member declares "we use it" or "we are interested" for their own organisations only.
+- Admins, and those who edit a commons, record that a pledge to it was paid or refunded.
 - Copies of remote commons (``origin`` set) are read-only here: only their origin changes them.
 """
 
@@ -60,6 +61,19 @@ async def can_edit(session: AsyncSession, account: Account | None, commons: Comm
         return True
     mine = {organisation.id for organisation in await organisations_of(session, account)}
     return bool(mine & await maintainer_ids(session, commons))
+
+
+async def can_record_payments(
+    session: AsyncSession, account: Account | None, commons: Commons, *, editor: bool | None = None
+) -> bool:
+    """Record that a pledge to the commons was paid or refunded: admins, and those who edit
+    the commons (nobody edits a remote commons' copy: there, admins only). ``editor``: what
+    ``can_edit`` answered, for a caller that asked already."""
+    if account is None:
+        return False
+    if account.is_admin:
+        return True
+    return await can_edit(session, account, commons) if editor is None else editor
 
 
 async def can_declare_for(

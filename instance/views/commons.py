@@ -303,8 +303,7 @@ async def remote_commons_page(
                 session,
                 shown,
                 my_organisation_ids={o.id for o in mine},
-                treasurer=account is not None
-                and (account.is_admin or await can.can_edit(session, account, commons)),
+                treasurer=await can.can_record_payments(session, account, commons),
             ),
             "pledge_status_label": pledge_status_label,
             "my_organisations": mine,

@@ -183,7 +183,7 @@ async def _render_page(
             "can_edit": editor,
             "transitions": transitions(improvement.status) if editor else [],
             "errors": errors or {},
-            **await pledge_section(request, session, improvement, editor=editor),
+            **await pledge_section(request, session, commons, improvement, editor=editor),
         },
         status_code=status_code,
     )

@@ -158,9 +158,7 @@ async def _context(session: AsyncSession, account: Account | None, pledge: Pledg
     commons = await session.get(Commons, improvement.commons_id)
     assert commons is not None
     member = await can.can_declare_for(session, account, organisation)
-    treasurer = account is not None and (
-        account.is_admin or await can.can_edit(session, account, commons)
-    )
+    treasurer = await can.can_record_payments(session, account, commons)
     return PledgeContext(pledge, organisation, improvement, commons, member, treasurer)
 
 
@@ -203,13 +201,18 @@ class PledgeRow:
 
 
 async def pledge_section(
-    request: Request, session: AsyncSession, improvement: Improvement, *, editor: bool
+    request: Request,
+    session: AsyncSession,
+    commons: Commons,
+    improvement: Improvement,
+    *,
+    editor: bool,
 ) -> dict[str, Any]:
     """What the improvement page shows of pledges: the list, the actions, the pledge form."""
     assert improvement.id is not None
     account = await current_account(request, session)
     mine = {o.id for o in await can.organisations_of(session, account)}
-    treasurer = account is not None and (account.is_admin or editor)
+    treasurer = await can.can_record_payments(session, account, commons, editor=editor)
     pledges = await pledge_ops.pledges_of_improvement(session, improvement.id)
     org_ids = {p.organisation_id for p in pledges}
     organisations = {
