@@ -8,10 +8,12 @@ batch before.
 
 The child is this module run as a program (``python -m federation.signing_process``), talking
 JSON lines over its stdin and stdout through asyncio's pipes: no thread in the worker, and
-nothing of the worker's main module is imported again (as ``multiprocessing`` would). It is
-started on the first batch worth it, and started again after a failure. Whatever goes wrong
-with it, ``sign`` answers None and the worker signs in its own process: a delivery never
-waits on the child's health.
+nothing of the worker's main module is imported again (as ``multiprocessing`` would). A batch
+goes as one line and comes back as one line per request, each written as soon as it is signed:
+the worker can use the first signatures while the child makes the rest, instead of waiting a
+whole batch's round trip. The child is started on the first batch worth it, and started again
+after a failure. Whatever goes wrong with it, ``sign`` answers None and the worker signs in its
+own process: a delivery never waits on the child's health.
 
 Private keys cross the pipe (once per key and child): the child is ours, same user, same
 machine, and holds them only in memory.
@@ -23,7 +25,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -34,8 +36,11 @@ log = logging.getLogger("terreau.federation.signing")
 
 #: How long a batch may take before the child is given up on (and the batch signed inline).
 BATCH_TIMEOUT_SECONDS = 10.0
-#: One answer line holds a batch's headers (about 700 bytes a request).
-LINE_LIMIT = 16 * 1024 * 1024
+#: One answer line holds one request's headers (about 700 bytes).
+LINE_LIMIT = 1024 * 1024
+
+#: Called with each request's index in its batch and its headers, as they come.
+Signed = Callable[[int, dict[str, str]], None]
 
 
 @dataclass(frozen=True)
@@ -57,14 +62,17 @@ class SigningProcess:
         self._turn = asyncio.Lock()
         self.batches = 0  # signed by the child, over this object's life (for tests and logs)
 
-    async def sign(self, requests: Sequence[ToSign]) -> list[dict[str, str]] | None:
+    async def sign(
+        self, requests: Sequence[ToSign], signed: Signed | None = None
+    ) -> list[dict[str, str]] | None:
         """The signing headers of each request, in order; None when the child failed (it is
-        stopped, and started afresh next time): the caller then signs itself."""
+        stopped, and started afresh next time): the caller then signs itself what ``signed``
+        was not told of. ``signed`` hears of each request's headers as soon as they come."""
         if not requests:
             return []
         async with self._turn:
             try:
-                answer = await asyncio.wait_for(self._ask(requests), BATCH_TIMEOUT_SECONDS)
+                answer = await asyncio.wait_for(self._ask(requests, signed), BATCH_TIMEOUT_SECONDS)
             except (OSError, ValueError, TimeoutError, EOFError) as error:
                 log.warning("signing process failed (%s): signing in the worker", error)
                 await self._stop()
@@ -72,7 +80,7 @@ class SigningProcess:
         self.batches += 1
         return answer
 
-    async def _ask(self, requests: Sequence[ToSign]) -> list[dict[str, str]]:
+    async def _ask(self, requests: Sequence[ToSign], signed: Signed | None) -> list[dict[str, str]]:
         child = await self._started()
         assert child.stdin is not None and child.stdout is not None
         signers = {r.signer.key_id: r.signer for r in requests}
@@ -84,13 +92,18 @@ class SigningProcess:
         child.stdin.write(json.dumps(message).encode() + b"\n")
         await child.stdin.drain()
         self._keys.update(keys)
-        line = await child.stdout.readline()
-        if not line:
-            raise EOFError("the signing process ended")
-        answer = json.loads(line)
-        if not isinstance(answer, list) or len(answer) != len(requests):
-            raise ValueError(f"the signing process answered {str(answer)[:200]}")
-        return [dict(headers) for headers in answer]
+        answer = []
+        for index in range(len(requests)):
+            line = await child.stdout.readline()
+            if not line:
+                raise EOFError("the signing process ended")
+            headers = json.loads(line)
+            if not isinstance(headers, dict) or "Signature" not in headers:
+                raise ValueError(f"the signing process answered {str(headers)[:200]}")
+            answer.append(headers)
+            if signed is not None:
+                signed(index, headers)
+        return answer
 
     async def _started(self) -> asyncio.subprocess.Process:
         if self._child is None or self._child.returncode is not None:
@@ -124,19 +137,18 @@ class SigningProcess:
 
 
 def serve(lines: Sequence[bytes] | None = None) -> None:
-    """The child: for each line read (a batch), one line written (its headers)."""
+    """The child: for each line read (a batch), one line written per request (its headers),
+    in order, each as soon as it is signed."""
     keys: dict[str, str] = {}
     source = sys.stdin.buffer if lines is None else lines
     for line in source:
         message = json.loads(line)
         keys.update(message["keys"])
         now = datetime.now(UTC)
-        answer = [
-            sign_digest(method, url, digest, Signer(key_id, keys[key_id]), now=now)
-            for method, url, digest, key_id in message["requests"]
-        ]
-        sys.stdout.write(json.dumps(answer) + "\n")
-        sys.stdout.flush()
+        for method, url, digest, key_id in message["requests"]:
+            headers = sign_digest(method, url, digest, Signer(key_id, keys[key_id]), now=now)
+            sys.stdout.write(json.dumps(headers) + "\n")
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -53,20 +53,19 @@ POLL_SECONDS = 1.0
 MAX_DELIVERIES_PER_PASS = 500
 #: Rows kept claimed ahead of the sends, in multiples of ``delivery_concurrency``: a claim
 #: starts when fewer than ``CLAIM_BELOW`` rows a slot are left, enough to keep the slots busy
-#: through a write and a claim (tens of milliseconds each while the loop is busy sending), and
-#: fills up to ``CLAIM_AHEAD``. A row waits for at most that many rounds of sends before its
-#: own, which its lease covers (``delivery.lease_for``; a row whose lease would end during its
-#: send is left for the next claim).
-CLAIM_AHEAD = 8
-CLAIM_BELOW = 4
+#: through a write and a claim (up to 100 ms each while the loop is busy sending: the database
+#: thread waits for the loop to let go of the GIL) and for the signing process to sign the
+#: rows ahead; it fills up to ``CLAIM_AHEAD``. A row waits for at most that many rounds of
+#: sends before its own, which its lease covers (``delivery.lease_for``; a row whose lease
+#: would end during its send is left for the next claim).
+CLAIM_AHEAD = 12
+CLAIM_BELOW = 8
 #: Answers written together: at most this many...
-RECORD_EVERY = 32
+RECORD_EVERY = 64
 #: ...and none kept unwritten longer than this (seconds), so a slow inbox delays no one.
 RECORD_WITHIN = 0.1
 #: Claimed rows worth handing to the signing process (fewer are signed at once, in place).
 PRESIGN_AT_LEAST = 8
-#: Claimed rows are handed to it this many at a time (newest first).
-PRESIGN_CHUNK = 16
 #: Headers signed ahead are used within this many seconds, or signed again: their ``Date`` must
 #: stay well inside every receiver's window (ours: 300 s; Mastodon's: an hour).
 PRESIGNED_FOR = 30.0
@@ -163,10 +162,11 @@ class DeliveryPass:
 
     Beside the slots the pass runs one database task at a time, a claim or a write (on SQLite
     a second writer would sleep in its busy handler), and one signing task: the signing
-    process signs claimed rows from the newest back, while the slots send from the oldest and
-    sign in place whatever it has not reached. The slots never wait for a signature, and the
-    child's work is never in the way when it has no core to itself. Slots only wake the pass
-    when there is something to decide: rows running low, a write due, a slot done.
+    process signs claimed rows from the newest back, each signature kept as it comes, while
+    the slots send from the oldest and sign in place whatever it has not reached. The slots
+    never wait for a signature, and the child's work is never in the way when it has no core
+    to itself. Slots only wake the pass when there is something to decide: rows running low,
+    a write due, a slot done.
     """
 
     def __init__(self, worker: Worker) -> None:
@@ -180,7 +180,7 @@ class DeliveryPass:
         self.started = False  # the slots were started (once the first claim brought rows)
         self.database: asyncio.Task[None] | None = None  # the claim or write under way
         self.claiming = False  # that task is a claim
-        self.signing: asyncio.Task[None] | None = None  # a chunk at the signing process
+        self.signing: asyncio.Task[None] | None = None  # rows at the signing process
         self.nudged = asyncio.Event()  # a slot has something for the pass to decide
         self.rows_came = asyncio.Event()  # slots waiting for rows look again
         self.policies: dict[str, HostPolicy] = {}  # by host, as of its latest claim
@@ -326,17 +326,19 @@ class DeliveryPass:
             self.unsigned.extend(batch.rows)
 
     def _worth_presigning(self) -> bool:
-        """Whether the newest rows not yet started make a chunk worth the signing process."""
+        """Whether the claimed rows not yet started are enough to be worth the signing
+        process."""
         while self.unsigned and self.unsigned[-1].id not in self.waiting:
             self.unsigned.pop()  # the slots got there first
         return len(self.unsigned) >= PRESIGN_AT_LEAST
 
     async def _presign(self) -> None:
-        """Have the signing process sign the newest chunk of rows not yet started; those the
-        slots start meanwhile are signed in place, as are rows it fails to sign."""
+        """Have the signing process sign the claimed rows not yet started, newest first: it
+        meets the slots, which start from the oldest, wherever its share of a core lets it.
+        Each signature is kept as it comes; rows the slots start first are signed in place, as
+        are rows it fails to sign."""
         signing = self.federation.signing
-        chunk = self.unsigned[-PRESIGN_CHUNK:]
-        del self.unsigned[-PRESIGN_CHUNK:]
+        chunk, self.unsigned = self.unsigned[::-1], []  # newest first
         if signing is None:
             return
         digests: dict[str, str] = {}  # one activity to many inboxes: digested once
@@ -346,13 +348,14 @@ class DeliveryPass:
             if digest is None:
                 digest = digests[due.body] = body_digest(due.body.encode())
             requests.append(ToSign("POST", due.inbox, digest, self.signers[due.actor_uri]))
-        signed = await signing.sign(requests)
-        if signed is None:
-            return
-        now = asyncio.get_running_loop().time()
-        for due, headers in zip(chunk, signed, strict=True):
+        loop = asyncio.get_running_loop()
+
+        def keep(index: int, headers: dict[str, str]) -> None:
+            due = chunk[index]
             if due.id in self.waiting:
-                self.presigned[due.id] = (headers, now)
+                self.presigned[due.id] = (headers, loop.time())
+
+        await signing.sign(requests, keep)
 
     def _signed(self, due: DueDelivery) -> dict[str, str] | None:
         """The headers signed ahead for ``due``, if still fresh."""

@@ -89,6 +89,22 @@ async def test_a_batch_signed_by_the_child_verifies_for_each_inbox_and_key(
     assert signing.batches == 2
 
 
+async def test_each_signature_is_handed_over_as_it_comes(signing: SigningProcess) -> None:
+    signer, public = signer_and_public("https://terreau.test/orgs/a")
+    urls = [f"https://h{n}.example/inbox" for n in range(5)]
+    heard: list[tuple[int, dict[str, str]]] = []
+
+    signed = await signing.sign(
+        [ToSign("POST", url, body_digest(BODY), signer) for url in urls],
+        lambda index, headers: heard.append((index, headers)),
+    )
+
+    assert signed is not None
+    assert heard == list(enumerate(signed))
+    for url, headers in zip(urls, signed, strict=True):
+        assert await verifies(url, headers, public, signer.key_id)
+
+
 async def test_a_child_that_fails_answers_none_and_the_next_batch_gets_a_new_one(
     signing: SigningProcess, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -103,7 +119,9 @@ async def test_a_child_that_fails_answers_none_and_the_next_batch_gets_a_new_one
     assert signed is not None and await verifies(url, signed[0], public, good.key_id)
 
 
-def test_the_child_answers_each_batch_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_child_answers_each_request_with_a_line_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     signer, _public = signer_and_public("https://terreau.test/orgs/a")
     digest = body_digest(BODY)
     post = ["POST", "https://h.example/inbox", digest, signer.key_id]
@@ -117,12 +135,11 @@ def test_the_child_answers_each_batch_with_one_line(monkeypatch: pytest.MonkeyPa
 
     serve([json.dumps(batch).encode() for batch in batches])
 
-    first, second = (json.loads(line) for line in out.getvalue().splitlines())
-    assert len(first) == 1 and len(second) == 2
-    assert first[0]["Digest"] == f"SHA-256={digest}"
-    assert 'headers="(request-target) host date digest"' in first[0]["Signature"]
-    assert "Digest" not in second[0]
-    assert 'headers="(request-target) host date"' in second[1]["Signature"]
+    first, second, third = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first["Digest"] == f"SHA-256={digest}"
+    assert 'headers="(request-target) host date digest"' in first["Signature"]
+    assert "Digest" not in second
+    assert 'headers="(request-target) host date"' in third["Signature"]
 
 
 @pytest.fixture
