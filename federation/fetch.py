@@ -83,7 +83,7 @@ class Fetcher:
         process); else ``signer`` signs now."""
         try:
             async with asyncio.timeout(self.config.delivery_timeout_seconds):
-                await self._check(url)
+                self._check(url)
                 headers = {
                     "Accept": FETCH_ACCEPT,
                     "Content-Type": ACTIVITY_JSON,
@@ -100,8 +100,8 @@ class Fetcher:
         except _HTTPX_ERRORS as error:
             raise FetchError(url, f"network error: {type(error).__name__}") from None
 
-    async def _check(self, url: str) -> None:
-        await check_url(
+    def _check(self, url: str) -> None:
+        check_url(
             url,
             allow_private=self.config.allow_private_addresses,
             allow_http=self.config.allow_http,
@@ -110,7 +110,7 @@ class Fetcher:
     async def _follow(self, url: str, signer: Signer | None) -> Fetched:
         current = url
         for _ in range(MAX_REDIRECTS + 1):
-            await self._check(current)
+            self._check(current)
             outcome = await self._get_once(url, current, signer)
             if isinstance(outcome, Fetched):
                 return outcome

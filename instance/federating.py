@@ -16,6 +16,7 @@ from federation.context import FederationConfig
 from federation.fetch import Fetcher
 from federation.service import Federation
 from federation.signing_process import SigningProcess
+from federation.transport import checked_transport
 from federation.worker import Worker
 from instance.config import Settings
 from instance.database import Database
@@ -66,12 +67,12 @@ async def federation_for(
     (``httpx.ASGITransport``) instead of the network.
     """
     config = federation_config(settings)
+    limits = httpx.Limits(max_connections=max(config.delivery_concurrency, 10))
     client = httpx.AsyncClient(
-        transport=transport,
+        transport=transport or checked_transport(config, limits),
         follow_redirects=False,  # the fetcher follows them itself, checking each address
         headers={"User-Agent": config.user_agent},
         timeout=config.fetch_timeout_seconds,
-        limits=httpx.Limits(max_connections=max(config.delivery_concurrency, 10)),
     )
     signing = SigningProcess() if settings.federation.signing_process else None
     try:
