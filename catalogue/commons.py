@@ -195,8 +195,8 @@ def search_document(name: str, summary: str, description: str, tags: list[str]) 
 def validate_commons(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     """Cleaned column values plus ``tags`` (a list), or InvalidFields naming each bad field.
 
-    ``payment_links`` is cleaned only when ``data`` names it: an import file, which has no
-    such column, updates a commons without wiping the links set on its page.
+    ``payment_links`` is cleaned only when ``data`` names it: an import file without that
+    column updates a commons without wiping the links set on its page.
     """
     errors: list[InvalidField] = []
     cleaned: dict[str, Any] = {}

@@ -27,6 +27,7 @@ from catalogue.errors import N_, InvalidField, InvalidFields
 from catalogue.improvements import Improvement, Milestone
 from catalogue.money import Money
 from catalogue.organisations import Organisation, slugify
+from catalogue.payment_links import PaymentLink, format_payment_links
 
 # The columns of a commons in a CSV file, in the order the exporter writes them.
 COLUMNS: tuple[str, ...] = (
@@ -43,6 +44,7 @@ COLUMNS: tuple[str, ...] = (
     "languages",
     "territory",
     "maintainers",
+    "payment_links",
 )
 # What validate_commons cannot do without: a file lacking one of these columns is refused whole.
 REQUIRED_COLUMNS: tuple[str, ...] = ("name", "kind", "summary")
@@ -274,9 +276,12 @@ def _json_row(index: int, item: Any) -> ImportRow:
 
 
 def _json_value(key: str, value: Any) -> Any:
-    """Text for text fields; for tags, languages and maintainers a list or a separated string."""
+    """Text for text fields; for tags, languages and maintainers a list or a separated string;
+    for payment links the export's list of objects, or the text typed on a page."""
     if value is None:
         value = ""
+    if key == "payment_links":
+        return _links_text(value)
     if key in LIST_KEYS:
         if isinstance(value, str):
             value = [value]
@@ -467,6 +472,27 @@ def money_fields(prefix: str, cents: int, currency: str) -> dict[str, Any]:
     }
 
 
+def links_record(links: Iterable[PaymentLink]) -> list[dict[str, str]]:
+    return [{"label": link.label, "url": link.url} for link in links]
+
+
+def _links_text(value: Any) -> str:
+    """Payment links as typed on a page (``label | address`` a line), from the export's list
+    of ``{"label", "url"}`` or from that text itself; InvalidField when it is neither."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(
+        isinstance(item, dict)
+        and isinstance(item.get("label"), str)
+        and isinstance(item.get("url"), str)
+        for item in value
+    ):
+        return format_payment_links(PaymentLink(item["label"], item["url"]) for item in value)
+    raise InvalidField(
+        "payment_links", N_('Give a list of {"label": …, "url": …} objects, or a text.')
+    )
+
+
 def commons_record(
     commons: Commons, tags: list[str], maintainers: Sequence[Organisation]
 ) -> dict[str, Any]:
@@ -485,6 +511,7 @@ def commons_record(
         "languages": commons.language_list,
         "territory": commons.territory,
         "maintainers": [organisation.slug for organisation in maintainers],
+        "payment_links": links_record(commons.payment_links),
         "uri": commons.uri,
         "origin": commons.origin,
         "maintainer_uris": [organisation.uri for organisation in maintainers],
@@ -551,6 +578,7 @@ def improvement_record(
         ],
         "provider": provider.uri if provider else None,
         "provider_slug": provider.slug if provider else None,
+        "payment_links": links_record(improvement.payment_links),
         "deadline": _day(improvement.deadline),
         "status": improvement.status,
         "allow_overfunding": improvement.allow_overfunding,
@@ -566,6 +594,8 @@ def csv_cells(record: dict[str, Any]) -> list[str]:
         value = record.get(column, "")
         if column == "maintainers":
             cells.append(";".join(value))
+        elif column == "payment_links":
+            cells.append(_links_text(value))
         elif column == "languages":
             cells.append(",".join(value))
         elif column == "tags":

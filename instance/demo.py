@@ -190,6 +190,7 @@ class DemoCommons:
     website: str = ""
     repository: str = ""
     languages: str = "fr"
+    payment_links: str = ""  # as typed on the page: "label | address", one a line
 
 
 COMMONS = [
@@ -210,6 +211,7 @@ COMMONS = [
         "https://yeswiki.net",
         "https://github.com/YesWiki/yeswiki",
         "fr, en",
+        "Soutenir sur Open Collective | https://opencollective.com/yeswiki",
     ),
     DemoCommons(
         "endi",
@@ -1072,6 +1074,7 @@ class DemoImprovement:
     provider: str | None
     deadline: str
     status: str = "open"
+    payment_links: str = ""
 
 
 IMPROVEMENTS = [
@@ -1085,6 +1088,7 @@ IMPROVEMENTS = [
         "Export de listes et documentation: 2500",
         "association-yeswiki",
         "2027-06-30",
+        payment_links="Payer l'association YesWiki | https://opencollective.com/yeswiki",
     ),
     DemoImprovement(
         "yeswiki",
@@ -1420,6 +1424,7 @@ async def _create_commons(
         "maturity": demo.maturity,
         "languages": demo.languages,
         "territory": demo.territory,
+        "payment_links": demo.payment_links,
     }
     maintainer_ids = [organisations[slug].id for slug in demo.maintainers]
     return await create_commons(
@@ -1457,6 +1462,7 @@ async def _add_improvement(
             "budget": demo.budget,
             "milestones": demo.milestones,
             "deadline": demo.deadline,
+            "payment_links": demo.payment_links,
         }
     )
     provider = organisations[demo.provider] if demo.provider else None

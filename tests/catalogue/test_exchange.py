@@ -241,6 +241,10 @@ def test_the_exported_csv_reads_back_as_the_same_rows() -> None:
         "languages": ["fr", "en"],
         "territory": "national",
         "maintainers": ["cae-nord", "lieu-sud"],
+        "payment_links": [
+            {"label": "Don | soutien", "url": "https://opencollective.com/yeswiki"},
+            {"label": "Adhérer", "url": "https://yeswiki.net/adherer"},
+        ],
         "uri": "ignored",
     }
     [row] = parse_csv(commons_csv([record]))
@@ -250,7 +254,41 @@ def test_the_exported_csv_reads_back_as_the_same_rows() -> None:
     assert row.values["tags"] == "coopération, wiki"
     assert row.values["languages"] == "fr,en"
     assert row.values["maintainers"] == ["cae-nord", "lieu-sud"]
+    assert row.values["payment_links"] == (
+        "Don | soutien | https://opencollective.com/yeswiki\n"  # the last bar splits
+        "Adhérer | https://yeswiki.net/adherer"
+    )
     assert set(row.values) == set(COLUMNS)
+    assert check_rows([row], organisations=ORGANISATIONS, default_maintainer=None).accepted
+
+
+def test_payment_links_are_read_from_the_export_list_or_from_typed_text() -> None:
+    text = json.dumps(
+        [
+            {
+                "name": "A",
+                "kind": "software",
+                "summary": "a",
+                "payment_links": [{"label": "Don", "url": "https://a.example/don"}],
+            },
+            {
+                "name": "B",
+                "kind": "data",
+                "summary": "b",
+                "payment_links": "Don | https://b.example",
+            },
+            {"name": "C", "kind": "data", "summary": "c", "payment_links": ["https://c.example"]},
+            {"name": "D", "kind": "data", "summary": "d", "payment_links": "Don | javascript:x"},
+        ]
+    )
+    result = check_rows(
+        parse_json(text), organisations=ORGANISATIONS, default_maintainer="lieu-sud"
+    )
+
+    links = {row.slug: row.data["payment_links"] for row in result.accepted}
+    assert links == {"a": "Don | https://a.example/don", "b": "Don | https://b.example"}
+    reasons = {r.row.label: [e.field for e in r.errors] for r in result.rejected}
+    assert reasons == {"item 2": ["payment_links"], "item 3": ["payment_links"]}
 
 
 def test_amounts_are_exported_as_cents_and_as_a_decimal_string() -> None:

@@ -183,7 +183,13 @@ async def fill(session: AsyncSession) -> None:
         session, "ailleurs", uri="https://ailleurs.example/orgs/ailleurs", origin="ailleurs.example"
     )
     assert lieu.id is not None and remote_org.id is not None
-    data = {"name": "YesWiki", "kind": "software", "summary": "Un wiki", "tags": "wiki"}
+    data = {
+        "name": "YesWiki",
+        "kind": "software",
+        "summary": "Un wiki",
+        "tags": "wiki",
+        "payment_links": "Don | https://opencollective.com/yeswiki",
+    }
     yeswiki = await ops.create_commons(
         session, data, base_url=BASE, creator_id=None, maintainer_ids=[lieu.id]
     )
@@ -214,7 +220,12 @@ async def fill(session: AsyncSession) -> None:
             session,
             yeswiki,
             validate_improvement(
-                {"title": title, "budget": "4000.50", "milestones": "Étape: 1000\nFin: 3000.50"}
+                {
+                    "title": title,
+                    "budget": "4000.50",
+                    "milestones": "Étape: 1000\nFin: 3000.50",
+                    "payment_links": "Payer | https://yeswiki.net/payer",
+                }
             ),
             base_url=BASE,
             currency="EUR",
@@ -235,6 +246,10 @@ async def test_the_export_holds_everything_public_and_nothing_else(session: Asyn
     ]
     assert data["commons"][0]["tags"] == ["wiki"]
     assert data["commons"][0]["maintainers"] == ["lieu-sud"]
+    assert data["commons"][0]["payment_links"] == [
+        {"label": "Don", "url": "https://opencollective.com/yeswiki"}
+    ]
+    assert data["commons"][1]["payment_links"] == []
     assert {o["slug"] for o in data["organisations"]} == {"lieu-sud", "ailleurs"}
     assert "@" not in json.dumps(data["organisations"])  # no member, so no email
     [declaration] = data["declarations"]  # not the one on the hidden commons
@@ -248,6 +263,7 @@ async def test_the_export_holds_everything_public_and_nothing_else(session: Asyn
         "currency": "EUR",
     }
     assert improvement["provider_slug"] == "lieu-sud" and improvement["status"] == "open"
+    assert improvement["payment_links"] == [{"label": "Payer", "url": "https://yeswiki.net/payer"}]
     json.dumps(data)  # serialisable as it is
 
 
