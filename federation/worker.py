@@ -338,7 +338,8 @@ class DeliveryPass:
         Each signature is kept as it comes; rows the slots start first are signed in place, as
         are rows it fails to sign."""
         signing = self.federation.signing
-        chunk, self.unsigned = self.unsigned[::-1], []  # newest first
+        chunk = [due for due in reversed(self.unsigned) if due.id in self.waiting]
+        self.unsigned = []
         if signing is None:
             return
         digests: dict[str, str] = {}  # one activity to many inboxes: digested once

@@ -4,10 +4,12 @@ one."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpsig
@@ -167,12 +169,15 @@ async def test_a_worker_has_large_batches_signed_by_the_child_and_small_ones_its
 
     async def inbox(request: httpx.Request) -> httpx.Response:
         received.append(request)
+        await asyncio.sleep(0.05)  # a remote inbox takes its time: rows wait for a slot
         return httpx.Response(202)
 
+    # Two slots: the rows they do not start at once wait, and the child signs those.
+    config = replace(CONFIG, delivery_concurrency=2)
     many = [f"https://h{n}.example/inbox" for n in range(PRESIGN_AT_LEAST + 4)]
     await queue(database, many, 1)
     async with httpx.AsyncClient(transport=httpx.MockTransport(inbox)) as client:
-        federation = Federation(CONFIG, database.session, Fetcher(client, CONFIG), signing=signing)
+        federation = Federation(config, database.session, Fetcher(client, config), signing=signing)
         worker = Worker(federation, clock=lambda: utcnow() + timedelta(minutes=1))
         assert await worker.run_once() == len(many)
         assert signing.batches >= 1
