@@ -465,12 +465,11 @@ async def _hosts_answered(
             up_last[item.due.host] = False
         elif item.result.state == DeliveryState.SENT:
             up_last[item.due.host] = True
-    for host in gone:
+    for host in sorted(gone):  # in one order for every worker, as seen_all
         closed = await instances.mark_gone(session, host, now)
         log.info("%s answered 410: host gone, %d other deliveries closed", host, closed)
-    for host, up in up_last.items():
-        if up and (host in gone or host not in fresh):
-            await instances.seen(session, host, now=now)
+    back = [host for host, up in up_last.items() if up and (host in gone or host not in fresh)]
+    await instances.seen_all(session, back, now=now)
 
 
 def _log_attempt(due: DueDelivery, result: Outcome, error: str) -> None:

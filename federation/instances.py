@@ -8,6 +8,7 @@ from a new host at the same moment must not fail on the unique ``host``.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -161,6 +162,23 @@ async def seen(session: AsyncSession, host: str, *, now: datetime | None = None)
     statement = _seen_statement(session.get_bind().dialect.name)
     params = {"host": host.lower(), "now": now, "cutoff": now - SEEN_PRECISION}
     await session.exec(statement, params=params)
+
+
+async def seen_all(
+    session: AsyncSession, hosts: Iterable[str], *, now: datetime | None = None
+) -> None:
+    """``seen`` for many hosts in one executemany (the first answers of a fan-out come from
+    hundreds of new hosts), in sorted order: two workers writing overlapping hosts then take
+    their row locks in the same order, and neither waits for the other in a deadlock."""
+    names = sorted({host.lower() for host in hosts if host})
+    if not names:
+        return
+    now = now or utcnow()
+    statement = _seen_statement(session.get_bind().dialect.name)
+    cutoff = now - SEEN_PRECISION
+    await session.exec(
+        statement, params=[{"host": name, "now": now, "cutoff": cutoff} for name in names]
+    )
 
 
 async def _close_pending(session: AsyncSession, host: str, state: DeliveryState, why: str) -> int:

@@ -87,6 +87,28 @@ async def test_seen_clears_gone_at_at_once(session: AsyncSession) -> None:
     assert len((await session.exec(select(KnownInstance))).all()) == 1
 
 
+async def test_seen_all_writes_many_hosts_at_once_as_seen_would_each(
+    session: AsyncSession,
+) -> None:
+    await instances.seen(session, "known.example", now=START)
+    await instances.seen(session, "gone.example", now=START)
+    await instances.mark_gone(session, "gone.example", START + timedelta(seconds=10))
+    await session.commit()
+
+    back = START + timedelta(seconds=20)  # within SEEN_PRECISION: known.example stays as it was
+    await instances.seen_all(
+        session, ["New.example", "gone.example", "known.example", "new.example", ""], now=back
+    )
+    await session.commit()
+
+    assert await stored(session, "new.example") == (back, None)
+    assert await stored(session, "gone.example") == (back, None)  # it came back
+    assert await stored(session, "known.example") == (START, None)
+    hosts = (await session.exec(select(KnownInstance.host))).all()
+    assert sorted(hosts) == ["gone.example", "known.example", "new.example"]
+    await instances.seen_all(session, [], now=back)  # nothing to write, nothing fails
+
+
 async def test_seen_keeps_the_first_seen_date_and_the_admins_decisions(
     session: AsyncSession,
 ) -> None:
