@@ -6,6 +6,7 @@ what is valid and keep the data consistent.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -95,9 +96,24 @@ async def lock_commons(session: AsyncSession, commons_id: int) -> None:
 
     Taken before any insert: the foreign keys of new rows share-lock the commons row, and
     upgrading that lock later would deadlock two concurrent declarations. SQLite has a single
-    writer, so there is nothing to lock there.
+    writer, so there is nothing to lock there (and no statement is run).
     """
-    await session.exec(select(Commons.id).where(Commons.id == commons_id).with_for_update())
+    await lock_all_commons(session, [commons_id])
+
+
+async def lock_all_commons(session: AsyncSession, commons_ids: Iterable[int]) -> None:
+    """``lock_commons`` for many commons in one statement, taking the locks in id order (as
+    every caller does, so that none deadlocks): a change of funding may touch every commons
+    with a pledge, and one statement each made that cost a round trip per commons."""
+    ids = sorted(set(commons_ids))
+    if not ids or session.get_bind().dialect.name != "postgresql":
+        return
+    await session.exec(
+        select(Commons.id)
+        .where(col(Commons.id).in_(ids))
+        .order_by(col(Commons.id))
+        .with_for_update()
+    )
 
 
 async def refresh_counts(session: AsyncSession, commons_id: int) -> None:

@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from catalogue.columns import utcnow
 from catalogue.commons import Commons
 from catalogue.improvements import Improvement, ImprovementStatus
-from catalogue.operations import lock_commons
+from catalogue.operations import lock_all_commons
 from catalogue.organisations import Organisation
 from federation.activities import activity
 from federation.actors import as_precise_time, as_time, instance_actor
@@ -209,8 +209,7 @@ async def publish_improvement_changes(
         return []
     # Two requests publishing at once about one commons: the second waits here, then reads
     # the first's rows (PostgreSQL; SQLite has one writer). In id order, so none deadlocks.
-    for commons_id in sorted({c.id for _i, c in candidates if c.id is not None}):
-        await lock_commons(session, commons_id)
+    await lock_all_commons(session, (c.id for _i, c in candidates if c.id is not None))
     ids = [i.id for i, _c in candidates if i.id is not None]
     totals = await LedgerFunding().totals(session, ids)
     matchers = await _matchers(session, ids)

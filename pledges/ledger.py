@@ -256,7 +256,15 @@ async def refresh_needs(session: AsyncSession, improvement_ids: set[int]) -> Non
         if improvement.origin is not None and improvement.origin_funded_cents is not None:
             pledged, matched = improvement.origin_funded_cents, 0  # counted at its origin
         need[improvement.commons_id] += max(0, improvement.budget_cents - pledged - matched)
-    for commons_id, cents in need.items():
-        await session.exec(
-            update(Commons).where(col(Commons.id) == commons_id).values(need_cents=cents)
-        )
+    # Written only where it moved: a pledge moves one or a few, and an UPDATE for each of the
+    # thousand commons with a pledge was most of what a pledge cost at a national scale.
+    stored = await session.exec(
+        select(Commons.id, Commons.need_cents).where(col(Commons.id).in_(commons_ids))
+    )
+    for commons_id, before in stored.all():
+        if commons_id is not None and need[commons_id] != before:
+            await session.exec(
+                update(Commons)
+                .where(col(Commons.id) == commons_id)
+                .values(need_cents=need[commons_id])
+            )

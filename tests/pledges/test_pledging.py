@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from support import statements
 
 from catalogue import operations as ops
 from catalogue.errors import InvalidFields
@@ -346,6 +348,28 @@ async def test_the_catalogue_need_counts_pledges_and_matches(session: AsyncSessi
     await make_pledge(session, place, improvement, 30000, base_url=BASE, created_by_id=None)
     await session.refresh(commons)
     assert commons.need_cents == 100000 - 30000 - 30000
+
+
+async def test_a_pledge_writes_the_need_of_its_own_commons_only(session: AsyncSession) -> None:
+    from catalogue.commons import Commons
+
+    place, other = await organisation(session, "lieu"), await organisation(session, "autre")
+    first = await open_improvement(session, place, budget="1000")
+    second = await open_improvement(session, other, budget="500")
+    await make_pledge(session, other, second, 10000, base_url=BASE, created_by_id=None)
+
+    assert isinstance(session.bind, AsyncEngine)
+    with statements(session.bind) as run:
+        await make_pledge(session, place, first, 20000, base_url=BASE, created_by_id=None)
+
+    # Both commons have pledges, so both needs are worked out; only the one that moved is
+    # written (an UPDATE for every commons with a pledge made a pledge cost grow with them).
+    assert len([s for s in run if s.startswith("UPDATE commons SET need_cents")]) == 1
+    needs = {
+        c.id: c.need_cents
+        for c in (await session.exec(select(Commons).execution_options(populate_existing=True)))
+    }
+    assert needs == {first.commons_id: 100000 - 20000, second.commons_id: 50000 - 10000}
 
 
 async def test_a_merge_carries_the_need_left_after_pledges(session: AsyncSession) -> None:
