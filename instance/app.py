@@ -18,7 +18,7 @@ from catalogue.funding import FundingSource
 from instance import i18n
 from instance.config import Settings
 from instance.database import Database, check_migrated
-from instance.errors import EXCEPTION_HANDLERS
+from instance.errors import EXCEPTION_HANDLERS, RefuseNulInAddress
 from instance.federating import federation_for, worker_beside
 from instance.observability import Metrics, RequestObserver, configure_logging
 from instance.outgoing import announce_unsent_improvements
@@ -132,6 +132,7 @@ def create_app(
             ),
             Middleware(RequestLanguage, settings=settings),
             activitypub.negotiation(settings),
+            Middleware(RefuseNulInAddress),
         ],
     )
     app.state.settings = settings

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalogue.errors import N_
 from instance.http import wants_json
@@ -67,6 +68,31 @@ async def login_required(request: Request, exc: Exception) -> Response:
 async def server_error(request: Request, exc: Exception) -> Response:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(request, 500, N_("The error was logged; please try again later."))
+
+
+class RefuseNulInAddress:
+    """Answers 400 to an address holding a NUL character (``%00``). No page has one, and
+    PostgreSQL refuses NUL in text: a slug or a search term with one failed as a 500.
+
+    Placed after the session and language middleware, so the error page reads as any other.
+    The API is left to itself: it checks its parameters and answers in the JSON its OpenAPI
+    document describes (a 404 for such a slug, a 400 naming such a parameter).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and not scope["path"].startswith("/api/")
+            and ("\x00" in scope["path"] or b"%00" in scope.get("query_string", b""))
+        ):
+            request = Request(scope, receive)
+            detail = N_("The address holds a NUL character.")
+            await error_response(request, 400, detail)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 EXCEPTION_HANDLERS = {

@@ -488,6 +488,19 @@ def test_hostile_html_is_cleaned_and_long_text_cut() -> None:
     assert fields["maturity"] == "in-development"  # a newer peer's maturity: the default
 
 
+@pytest.mark.parametrize(
+    ("licence", "kept"),
+    [
+        ("GPL-2.0+", "GPL-2.0-or-later"),
+        ("12,5", "12,5"),
+        ("Licence libre (ou pas)", "Licence libre (ou pas)"),
+    ],
+)
+def test_a_licence_is_made_canonical_or_kept_as_text(licence: str, kept: str) -> None:
+    # "12,5" made the SPDX reader raise, and with it the whole Group's processing.
+    assert commons_fields(group(licence=licence))["licence"] == kept
+
+
 def test_markdown_source_is_rendered_here_when_there_is_no_content() -> None:
     fields = commons_fields(
         group(source={"content": "Un *wiki* <script>x</script>", "mediaType": "text/markdown"})

@@ -224,6 +224,16 @@ def test_wrong_fields_are_shown_beside_each_input_and_nothing_is_saved(
     assert "0 commons" in client.get("/commons").text
 
 
+@pytest.mark.parametrize("licence", ["12,5", "<b>libre</b>", "()+"])
+def test_a_licence_the_spdx_reader_chokes_on_is_named_not_a_500(
+    client: TestClient, licence: str
+) -> None:
+    member_of(client, "amina@example.org", "La Fabrique du Coin")
+    response = propose(client, ["la-fabrique-du-coin"], licence=licence)
+    assert response.status_code == 422
+    assert set(field_errors(response.text)) == {"licence"}
+
+
 def test_a_member_cannot_name_someone_elses_organisation_as_maintainer(
     client: TestClient, other_client
 ) -> None:
