@@ -78,16 +78,15 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
 
 
 def checked_transport(
-    config: FederationConfig, limits: httpx.Limits, *, resolve: Resolver = getaddrinfo
+    config: FederationConfig, limits: httpx.Limits, *, backend: CheckedBackend | None = None
 ) -> httpx.AsyncHTTPTransport:
-    """httpx's own transport, its connections opened by a ``CheckedBackend``."""
+    """httpx's own transport, its connections opened by a ``CheckedBackend`` (``backend``: one
+    with another resolver or network, for tests)."""
     transport = httpx.AsyncHTTPTransport(limits=limits)
     pool = transport._pool  # httpx builds it; only its backend changes
     if not isinstance(pool, httpcore.AsyncConnectionPool) or not hasattr(
         pool, "_network_backend"
     ):  # an httpx or httpcore that changed: refuse to run unchecked
         raise RuntimeError("cannot check addresses with this version of httpx and httpcore")
-    pool._network_backend = CheckedBackend(
-        allow_private=config.allow_private_addresses, resolve=resolve
-    )
+    pool._network_backend = backend or CheckedBackend(allow_private=config.allow_private_addresses)
     return transport

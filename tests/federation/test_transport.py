@@ -101,9 +101,7 @@ class Network(httpcore.AsyncNetworkBackend):
 
 
 def client_over(backend: CheckedBackend) -> httpx.AsyncClient:
-    transport = checked_transport(REFUSING, httpx.Limits())
-    transport._pool._network_backend = backend  # type: ignore[union-attr]
-    return httpx.AsyncClient(transport=transport)
+    return httpx.AsyncClient(transport=checked_transport(REFUSING, httpx.Limits(), backend=backend))
 
 
 async def test_a_name_is_resolved_once_and_its_connection_made_to_the_address_checked(
