@@ -26,7 +26,7 @@ from sqlalchemy import Insert
 from sqlalchemy.dialects import postgresql, sqlite
 
 from federation.context import SessionFactory
-from federation.instances import seen
+from federation.instances import seen_all
 from federation.models import InboxItem, KnownInstance, RemoteActor
 
 log = logging.getLogger("terreau.federation.inbox")
@@ -190,8 +190,7 @@ class InboxWriter:
                 for w in batch
             ]
             hosts = {w.seen_host for w, i in zip(batch, ids, strict=True) if w.seen_host and i}
-            for host in sorted(hosts):
-                await seen(session, host, now=batch[0].values["received_at"])
+            await seen_all(session, hosts, now=batch[0].values["received_at"])
             await session.commit()
         return ids
 

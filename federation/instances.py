@@ -156,20 +156,16 @@ async def seen(session: AsyncSession, host: str, *, now: datetime | None = None)
     ``SEEN_PRECISION``: a busy host sends many activities a second, and writing its row for
     each one would make them all queue on that row. One statement, race-safe like ``ensure``.
     """
-    if not host:
-        return
-    now = now or utcnow()
-    statement = _seen_statement(session.get_bind().dialect.name)
-    params = {"host": host.lower(), "now": now, "cutoff": now - SEEN_PRECISION}
-    await session.exec(statement, params=params)
+    await seen_all(session, [host], now=now)
 
 
 async def seen_all(
     session: AsyncSession, hosts: Iterable[str], *, now: datetime | None = None
 ) -> None:
-    """``seen`` for many hosts in one executemany (the first answers of a fan-out come from
-    hundreds of new hosts), in sorted order: two workers writing overlapping hosts then take
-    their row locks in the same order, and neither waits for the other in a deadlock."""
+    """``seen`` for many hosts in one statement (an executemany for more than one: the first
+    answers of a fan-out come from hundreds of new hosts), in sorted order: two writers with
+    overlapping hosts then take their row locks in the same order, and neither waits for the
+    other in a deadlock."""
     names = sorted({host.lower() for host in hosts if host})
     if not names:
         return
