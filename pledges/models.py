@@ -73,6 +73,11 @@ class Pledge(SQLModel, table=True):
         """Paid, then refused by the commons: the money is to be given back."""
         return self.status == PledgeStatus.REFUSED and self.paid_on is not None
 
+    @property
+    def refundable(self) -> bool:
+        """Its money may be recorded as given back: paid, or refused after it was paid."""
+        return self.status == PledgeStatus.PAID or self.refund_due
+
 
 class ProgramStatus(StrEnum):
     DRAFT = "draft"

@@ -180,11 +180,11 @@ async def refund_pledge(
     session: AsyncSession, pledge: Pledge, *, base_url: str, commit: bool = True
 ) -> None:
     """Record that a paid pledge's money went back: one the organisation took back, or one
-    the commons refused after it was paid (``Pledge.refund_due``)."""
+    the commons refused after it was paid (``Pledge.refundable``)."""
     await _change_status(
         session,
         pledge,
-        lambda held: held.status == PledgeStatus.PAID or held.refund_due,
+        lambda held: held.refundable,
         PledgeStatus.REFUNDED,
         base_url,
         N_("Only a paid pledge can be refunded."),

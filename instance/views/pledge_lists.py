@@ -43,7 +43,7 @@ def pledge_actions(pledge: Pledge, *, member: bool, treasurer: bool) -> PledgeAc
     return PledgeActions(
         cancel=member and pledge.status == PledgeStatus.PLEDGED,
         pay=treasurer and ours and pledge.status == PledgeStatus.PLEDGED,
-        refund=treasurer and ours and (pledge.status == PledgeStatus.PAID or pledge.refund_due),
+        refund=treasurer and ours and pledge.refundable,
         receipt=(member or treasurer) and pledge.status == PledgeStatus.PAID,
     )
 
