@@ -69,11 +69,11 @@ def _is_localhost(host: str) -> bool:
 
 
 async def public_addresses(
-    host: str, port: int, *, allow_private: bool, resolve: Resolver = getaddrinfo
+    host: str, port: int, *, resolve: Resolver = getaddrinfo
 ) -> list[IPAddress]:
     """The addresses to connect to for ``host`` (a literal, or the name resolved once), in the
-    resolver's order; RefusedAddress unless every one is public (or private ones are allowed).
-    One private answer refuses the name: an attacker's name may hold both."""
+    resolver's order; RefusedAddress unless every one is public. One private answer refuses
+    the name: an attacker's name may hold both."""
     literal = _literal(host.strip("[]"))
     if literal is not None:
         addresses = [literal]
@@ -87,10 +87,9 @@ async def public_addresses(
         addresses = [address for address in read if address is not None]
         if not addresses or len(addresses) != len(read):
             raise RefusedAddress(host, f"cannot resolve {host}")
-    if not allow_private:
-        for address in addresses:
-            if not is_public_address(address):
-                raise RefusedAddress(host, f"{host} is not a public address ({address})")
+    for address in addresses:
+        if not is_public_address(address):
+            raise RefusedAddress(host, f"{host} is not a public address ({address})")
     return list(dict.fromkeys(addresses))
 
 

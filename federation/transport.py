@@ -53,7 +53,7 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
         """A connection to the first of the host's checked addresses that answers."""
         if self.allow_private:  # tests and local networks: as httpx would connect
             return await self.inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        addresses = await public_addresses(host, port, allow_private=False, resolve=self.resolve)
+        addresses = await public_addresses(host, port, resolve=self.resolve)
         failure: Exception | None = None
         for address in addresses:
             try:
